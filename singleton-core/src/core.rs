@@ -1,0 +1,525 @@
+//! The registry: one map from name to entry, shared by the typed and the name-keyed paths.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use once_cell::sync::Lazy;
+
+use crate::entry::{Entry, Live, SingletonValue};
+use crate::operation::{Request, Response};
+use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
+use crate::registration::{Descriptor, Registration};
+use crate::stats::{Row, Stats};
+use crate::{creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
+
+/// What a name points at: one entry, or several `#[singleton]` types that claim the same name.
+enum Named {
+    One(Arc<Entry>),
+    Ambiguous(Vec<Arc<Entry>>),
+}
+
+/// A registry of singletons with name-keyed management operations under a rate limit: the
+/// seed design's `SingletonCore`.
+///
+/// The global one, which every `#[singleton]` type lives in, is [`manager()`]. Isolated cores
+/// from [`new`](Self::new) / [`with_rate_limit`](Self::with_rate_limit) know the same
+/// `#[singleton]` types (so `get` by name creates them with their factory) but hold instances of
+/// their own: they suit tests and embedding.
+///
+/// | operation | result | when rate-limited |
+/// |---|---|---|
+/// | [`get`](Self::get) | `Ok(Some(instance))`, created by its `#[singleton]` factory if needed; `Ok(None)` if unknown | `Err(RateLimited)` |
+/// | [`get_or_create`](Self::get_or_create), [`get_or_try_create`](Self::get_or_try_create) | the instance, created once | `Err(RateLimited)` |
+/// | [`set`](Self::set) | `Ok(())`, replacing any instance | `Err(RateLimited)` |
+/// | [`has`](Self::has), [`exists`](Self::exists) | `true` if an instance is stored | `false` |
+/// | [`delete`](Self::delete) | `true` if an instance was removed | `false` |
+/// | [`clear`](Self::clear), [`reset_all`](Self::reset_all) | how many were removed | `0` |
+/// | [`stats`](Self::stats) | `Ok(Stats)` | `Err(RateLimited)` |
+/// | [`reset`](Self::reset) | `true`: limiter window and refusal count cleared | `false` |
+///
+/// An invalid name (see [`validate_name`]) gives `Err(InvalidName)`, `false` or `0`, takes no
+/// rate-limit slot and changes nothing. Each operation emits a `debug` event through `tracing`
+/// (refusals at `warn`, creations at `info` with the factory's time), so a caller's span with a
+/// `correlation_id` field tags them.
+///
+/// ```
+/// use singleton_kit::SingletonCore;
+///
+/// let core = SingletonCore::new();
+/// let pool = core.get_or_create("pool", || vec![1, 2, 3])?;
+/// assert_eq!(pool.len(), 3);
+/// assert!(core.has("pool"));
+/// assert_eq!(core.stats()?.access_counts["pool"], 1);
+/// assert!(core.delete("pool"));
+/// assert!(!core.exists("pool"));
+/// # Ok::<(), singleton_kit::SingletonError>(())
+/// ```
+pub struct SingletonCore {
+    limiter: Limiter,
+    names: RwLock<HashMap<Box<str>, Named>>,
+    /// The `#[singleton]` types' entries, fixed when the core is made.
+    by_type: HashMap<TypeId, Arc<Entry>>,
+}
+
+static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::new);
+
+/// The global core: every `#[singleton]` type's instance lives here. The seed design's
+/// `get_singleton_manager()`.
+///
+/// Its rate limit is the default, 1000 operations per second; change it with
+/// [`SingletonCore::set_rate_limit`].
+///
+/// ```
+/// use singleton_kit::{manager, singleton, Instance};
+///
+/// #[singleton(factory = || Counter(7))]
+/// struct Counter(u32);
+///
+/// let typed = Counter::instance();
+/// let by_name = manager().get::<Counter>("counter")?.expect("registered");
+/// assert!(Instance::ptr_eq(&typed, &by_name));
+/// # Ok::<(), singleton_kit::SingletonError>(())
+/// ```
+#[doc(alias = "get_singleton_manager")]
+pub fn manager() -> &'static SingletonCore {
+    &MANAGER
+}
+
+impl Default for SingletonCore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SingletonCore {
+    /// An isolated core with the default rate limit (1000 operations per second).
+    pub fn new() -> Self {
+        Self::with_rate_limit(RateLimit::default())
+    }
+
+    /// An isolated core with the given rate limit.
+    ///
+    /// ```
+    /// use singleton_kit::{RateLimit, SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::with_rate_limit(RateLimit::per_second(1));
+    /// assert!(core.set("a", 1_u8).is_ok());
+    /// assert!(matches!(core.set("a", 2_u8), Err(SingletonError::RateLimited { .. })));
+    /// ```
+    pub fn with_rate_limit(limit: RateLimit) -> Self {
+        Self::with_clock(limit, MonotonicClock::new())
+    }
+
+    /// An isolated core whose rate limiter reads `clock` (a [`ManualClock`](crate::ManualClock)
+    /// in tests).
+    pub fn with_clock(limit: RateLimit, clock: impl Clock) -> Self {
+        let mut names: HashMap<Box<str>, Named> = HashMap::new();
+        let mut by_type = HashMap::new();
+        for registration in inventory::iter::<Registration> {
+            let descriptor: &'static Descriptor = registration.0;
+            let entry = Arc::new(Entry::new(descriptor.name, Some(descriptor)));
+            by_type.insert((descriptor.type_id)(), Arc::clone(&entry));
+            match names.remove(descriptor.name) {
+                None => names.insert(descriptor.name.into(), Named::One(entry)),
+                Some(Named::One(first)) => {
+                    names.insert(descriptor.name.into(), Named::Ambiguous(vec![first, entry]))
+                }
+                Some(Named::Ambiguous(mut all)) => {
+                    all.push(entry);
+                    names.insert(descriptor.name.into(), Named::Ambiguous(all))
+                }
+            };
+        }
+        Self { limiter: Limiter::new(limit, Arc::new(clock)), names: RwLock::new(names), by_type }
+    }
+
+    /// The rate limit in force.
+    pub fn rate_limit(&self) -> RateLimit {
+        self.limiter.limit()
+    }
+
+    /// Changes the rate limit. Operations admitted so far count against the new limit.
+    pub fn set_rate_limit(&self, limit: RateLimit) {
+        self.limiter.set_limit(limit);
+    }
+
+    pub(crate) fn registered_entry(&self, descriptor: &Descriptor) -> Option<Arc<Entry>> {
+        self.by_type.get(&(descriptor.type_id)()).cloned()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Box<str>, Named>> {
+        // Every change under the lock is one map operation: a panic cannot leave it half-done.
+        self.names.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Box<str>, Named>> {
+        self.names.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks the name, then takes a rate-limit slot, then logs the operation.
+    fn admit(&self, operation: SingletonOperation, name: &str) -> Result<()> {
+        if operation.takes_name() {
+            validate_name(name)?;
+        }
+        match self.limiter.try_acquire() {
+            Ok(()) => {
+                tracing::debug!(operation = operation.as_str(), singleton = name, "singleton operation");
+                Ok(())
+            }
+            Err(retry_after) => {
+                tracing::warn!(
+                    operation = operation.as_str(),
+                    singleton = name,
+                    retry_after_ms = retry_after.as_secs_f64() * 1e3,
+                    "singleton operation refused by the rate limit"
+                );
+                Err(SingletonError::RateLimited {
+                    operation: operation.as_str(),
+                    name: name.to_owned(),
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<Option<Arc<Entry>>> {
+        match self.read().get(name) {
+            None => Ok(None),
+            Some(Named::One(entry)) => Ok(Some(Arc::clone(entry))),
+            Some(Named::Ambiguous(all)) => Err(duplicate(name, all)),
+        }
+    }
+
+    /// The entry for `name`, made (unregistered) if there is none.
+    fn entry_or_insert(&self, name: &str) -> Result<Arc<Entry>> {
+        if let Some(entry) = self.lookup(name)? {
+            return Ok(entry);
+        }
+        match self.write().entry(name.into()).or_insert_with(|| Named::One(Arc::new(Entry::new(name, None))))
+        {
+            Named::One(entry) => Ok(Arc::clone(entry)),
+            Named::Ambiguous(all) => Err(duplicate(name, all)),
+        }
+    }
+
+    /// The live instance under `name`, creating a registered one with its factory.
+    fn get_live(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Arc<Live>>> {
+        self.admit(SingletonOperation::Get, name)?;
+        let Some(entry) = self.lookup(name)? else { return Ok(None) };
+        if let Some(live) = entry.live.load_full() {
+            return Ok(Some(live));
+        }
+        let Some(registration) = entry.registration else { return Ok(None) };
+        if let Some((type_id, type_name)) = want {
+            entry.check_type(type_id, type_name)?;
+        }
+        creation::get_or_create(&entry, registration.create).map(Some)
+    }
+
+    /// GET: the instance stored under `name` (access count + 1). A `#[singleton]` type of that
+    /// name that has no instance yet is created by its factory. `Ok(None)` when neither.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidName`, `RateLimited`, `TypeMismatch` (the name holds another type),
+    /// `DuplicateName`, and a registered factory's `Factory` or `Cycle`.
+    pub fn get<T: Send + Sync + 'static>(&self, name: &str) -> Result<Option<Instance<T>>> {
+        let want = (TypeId::of::<T>(), std::any::type_name::<T>());
+        match self.get_live(name, Some(want))? {
+            Some(live) => live.access::<T>(name).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// GET with a factory: the instance under `name`, created by `factory` if there is none.
+    ///
+    /// Racing callers run the factory once and all get the instance it made. No lock that other
+    /// names need is held while it runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get); a factory that panics leaves nothing behind and the panic goes on.
+    pub fn get_or_create<T, F>(&self, name: &str, factory: F) -> Result<Instance<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> T,
+    {
+        self.get_or_try_create(name, || Ok::<T, std::convert::Infallible>(factory()))
+    }
+
+    /// GET with a fallible factory. A failed factory is not cached: the error is returned as
+    /// `Err(Factory { name, source })` and the next call runs a factory again.
+    ///
+    /// ```
+    /// use singleton_kit::{SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::new();
+    /// let err = core.get_or_try_create::<u32, _, _>("port", || "x".parse::<u32>()).unwrap_err();
+    /// assert!(matches!(err, SingletonError::Factory { .. }));
+    /// assert_eq!(*core.get_or_try_create("port", || "8080".parse::<u32>())?, 8080);
+    /// # Ok::<(), SingletonError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_create`](Self::get_or_create), and `Factory` when the factory fails.
+    pub fn get_or_try_create<T, E, F>(&self, name: &str, factory: F) -> Result<Instance<T>>
+    where
+        T: Send + Sync + 'static,
+        E: Into<BoxError>,
+        F: FnOnce() -> std::result::Result<T, E>,
+    {
+        self.admit(SingletonOperation::Get, name)?;
+        let entry = self.entry_or_insert(name)?;
+        if let Some(live) = entry.live.load_full() {
+            return live.access::<T>(name);
+        }
+        entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
+        match creation::get_or_create(&entry, || factory().map(SingletonValue::new).map_err(Into::into)) {
+            Ok(live) => live.access::<T>(name),
+            Err(err) => {
+                self.forget_if_empty(name, &entry);
+                Err(err)
+            }
+        }
+    }
+
+    /// Removes an unregistered entry that a failed creation left without an instance.
+    fn forget_if_empty(&self, name: &str, entry: &Arc<Entry>) {
+        if entry.registration.is_some() {
+            return;
+        }
+        let mut names = self.write();
+        if let Some(Named::One(current)) = names.get(name) {
+            if Arc::ptr_eq(current, entry) && current.live.load().is_none() {
+                names.remove(name);
+            }
+        }
+    }
+
+    /// SET: stores `value` under `name`, replacing any instance. Its creation time is now and its
+    /// access count 0. Handles to the replaced instance stay valid.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidName`, `RateLimited`, `DuplicateName`, and `TypeMismatch` when a `#[singleton]`
+    /// type of another type owns the name.
+    pub fn set<T: Send + Sync + 'static>(&self, name: &str, value: T) -> Result<()> {
+        self.set_value(name, SingletonValue::new(value))
+    }
+
+    /// SET with a type-erased value (what [`execute`](Self::execute) uses).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn set_value(&self, name: &str, value: SingletonValue) -> Result<()> {
+        self.admit(SingletonOperation::Set, name)?;
+        let live = Arc::new(Live::new(value, None));
+        let mut names = self.write();
+        let entry =
+            match names.entry(name.into()).or_insert_with(|| Named::One(Arc::new(Entry::new(name, None)))) {
+                Named::One(entry) => Arc::clone(entry),
+                Named::Ambiguous(all) => return Err(duplicate(name, all)),
+            };
+        let outcome = match entry.check_type(live.value.type_id, live.value.type_name) {
+            Ok(()) => Ok(entry.live.swap(Some(live))),
+            Err(err) => Err((err, live)),
+        };
+        drop(names);
+        // User values (the replaced instance, or the refused one) are dropped with no lock held:
+        // their `Drop` may use the core.
+        match outcome {
+            Ok(replaced) => {
+                drop(replaced);
+                Ok(())
+            }
+            Err((err, refused)) => {
+                drop(refused);
+                Err(err)
+            }
+        }
+    }
+
+    /// HAS: `true` when an instance is stored under `name`; `false` when not, when the name is
+    /// invalid or ambiguous, or when rate-limited.
+    pub fn has(&self, name: &str) -> bool {
+        self.has_as(SingletonOperation::Has, name)
+    }
+
+    /// EXISTS: the legacy name of [`has`](Self::has).
+    pub fn exists(&self, name: &str) -> bool {
+        self.has_as(SingletonOperation::Exists, name)
+    }
+
+    fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
+        self.admit(operation, name).is_ok()
+            && matches!(self.lookup(name), Ok(Some(entry)) if entry.live.load().is_some())
+    }
+
+    /// DELETE: removes the instance under `name`. `true` when there was one; `false` when not, when
+    /// the name is invalid or ambiguous, or when rate-limited.
+    ///
+    /// Handles stay valid. A `#[singleton]` type's next `instance()` creates a fresh one.
+    pub fn delete(&self, name: &str) -> bool {
+        if self.admit(SingletonOperation::Delete, name).is_err() {
+            return false;
+        }
+        let mut names = self.write();
+        let Some(Named::One(entry)) = names.get(name) else { return false };
+        let removed = entry.live.swap(None);
+        if removed.is_some() && entry.registration.is_none() {
+            names.remove(name);
+        }
+        drop(names);
+        removed.is_some()
+    }
+
+    /// CLEAR: removes every instance, `#[singleton]` types' included, and returns how many. The
+    /// core lets go of them newest first (reverse creation order), so an instance is dropped before
+    /// the ones created before it, which it may use. `0` when rate-limited.
+    pub fn clear(&self) -> usize {
+        self.clear_as(SingletonOperation::Clear)
+    }
+
+    /// RESET_ALL: the legacy name of [`clear`](Self::clear).
+    pub fn reset_all(&self) -> usize {
+        self.clear_as(SingletonOperation::ResetAll)
+    }
+
+    fn clear_as(&self, operation: SingletonOperation) -> usize {
+        if self.admit(operation, "*").is_err() {
+            return 0;
+        }
+        let mut removed: Vec<Arc<Live>> = Vec::new();
+        let mut names = self.write();
+        names.retain(|_, named| {
+            let entries = match named {
+                Named::One(entry) => std::slice::from_ref(entry),
+                Named::Ambiguous(all) => all.as_slice(),
+            };
+            let before = removed.len();
+            removed.extend(entries.iter().filter_map(|e| e.live.swap(None)));
+            // Keep the `#[singleton]` entries, and entries being created right now.
+            let emptied = removed.len() > before;
+            entries.iter().any(|e| e.registration.is_some()) || !emptied
+        });
+        drop(names);
+        let count = removed.len();
+        removed.sort_unstable_by_key(|live| std::cmp::Reverse(live.seq));
+        for live in removed {
+            drop(live);
+        }
+        count
+    }
+
+    /// GET_STATS: a snapshot of every live instance, in the seed design's shape.
+    ///
+    /// # Errors
+    ///
+    /// `RateLimited`.
+    pub fn stats(&self) -> Result<Stats> {
+        self.admit(SingletonOperation::GetStats, "*")?;
+        let mut rows = Vec::new();
+        for (name, named) in self.read().iter() {
+            match named {
+                Named::One(entry) => rows.extend(row(name, entry)),
+                Named::Ambiguous(all) => {
+                    // One name, several types: each row is told apart by its type.
+                    for entry in all {
+                        let label =
+                            format!("{name} ({})", entry.registration.map_or("?", |r| (r.type_name)()));
+                        rows.extend(row(&label, entry));
+                    }
+                }
+            }
+        }
+        Ok(Stats::build(rows, self.limiter.refused()))
+    }
+
+    /// RESET: clears the rate limiter's window and `rate_limited_count`; instances stay. `false`
+    /// when rate-limited (the reset itself takes a slot first).
+    pub fn reset(&self) -> bool {
+        if self.admit(SingletonOperation::Reset, "*").is_err() {
+            return false;
+        }
+        self.limiter.reset();
+        true
+    }
+
+    /// Runs one operation given as data: the entry point of an admin endpoint or a Lambda event.
+    ///
+    /// When the request carries a correlation id, the operation's `tracing` events are emitted in
+    /// a `singleton_operation` span with a `correlation_id` field.
+    ///
+    /// # Errors
+    ///
+    /// The operation's own errors, and `MissingArgument` when `get`, `set`, `has`, `delete` or
+    /// `exists` comes without a name, or `set` without a value.
+    pub fn execute(&self, request: Request) -> Result<Response> {
+        let span = match &request.correlation_id {
+            Some(id) => tracing::debug_span!("singleton_operation", correlation_id = %id),
+            None => tracing::Span::none(),
+        };
+        let _entered = span.enter();
+        let op = request.operation;
+        let name = match (&request.name, op.takes_name()) {
+            (Some(name), true) => name.as_str(),
+            (None, true) => {
+                return Err(SingletonError::MissingArgument { operation: op.as_str(), argument: "a name" })
+            }
+            (_, false) => "*",
+        };
+        Ok(match op {
+            SingletonOperation::Get => Response::Value(self.get_live(name, None)?.map(|live| {
+                live.accesses.add(1);
+                live.value.clone()
+            })),
+            SingletonOperation::Set => {
+                let value = request
+                    .value
+                    .ok_or(SingletonError::MissingArgument { operation: op.as_str(), argument: "a value" })?;
+                self.set_value(name, value)?;
+                Response::Stored
+            }
+            SingletonOperation::Has => Response::Bool(self.has(name)),
+            SingletonOperation::Exists => Response::Bool(self.exists(name)),
+            SingletonOperation::Delete => Response::Bool(self.delete(name)),
+            SingletonOperation::Clear => Response::Count(self.clear()),
+            SingletonOperation::ResetAll => Response::Count(self.reset_all()),
+            SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
+            SingletonOperation::Reset => Response::Bool(self.reset()),
+        })
+    }
+}
+
+fn row(name: &str, entry: &Entry) -> Option<Row> {
+    let live = entry.live.load_full()?;
+    Some(Row {
+        name: name.to_owned(),
+        type_name: live.value.type_name,
+        created_at: live.created_at,
+        accesses: live.accesses.get(),
+        size: live.value.size,
+        init_duration: live.init_duration,
+    })
+}
+
+fn duplicate(name: &str, all: &[Arc<Entry>]) -> SingletonError {
+    SingletonError::DuplicateName {
+        name: name.to_owned(),
+        types: all.iter().filter_map(|e| e.registration.map(|r| (r.type_name)())).collect(),
+    }
+}
+
+impl fmt::Debug for SingletonCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SingletonCore")
+            .field("rate_limit", &self.rate_limit())
+            .field("names", &self.read().len())
+            .field("registered", &self.by_type.len())
+            .finish_non_exhaustive()
+    }
+}

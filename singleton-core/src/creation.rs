@@ -1,0 +1,214 @@
+//! Exactly-once creation, with cycle detection instead of deadlock.
+//!
+//! Every creation, typed or name-keyed, in any core, goes through [`get_or_create`]. One global
+//! bookkeeping lock records which thread is creating which entry (its *claim*), the stack of
+//! creations each thread has in progress, and which entry each waiting thread waits for. The lock
+//! is held only to read and change that record, never while a factory runs, so factories may ask
+//! for other singletons and unrelated singletons are created in parallel.
+//!
+//! Before a thread waits for an entry that another thread is creating, it follows the wait-for
+//! chain (owner → what the owner waits for → its owner → …). If the chain comes back to the
+//! thread itself, waiting would deadlock: the creation fails with [`SingletonError::Cycle`]
+//! instead. A thread that asks for an entry it is itself creating is the one-thread case of the
+//! same rule, so a self-referencing factory fails instead of recursing until the stack overflows.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
+use std::time::Instant;
+
+use once_cell::sync::Lazy;
+
+use crate::entry::{Entry, Live, SingletonValue};
+use crate::{BoxError, Result, SingletonError};
+
+/// Entries are identified by address while they are being created (the creator holds an `Arc`).
+type Key = usize;
+
+fn key(entry: &Arc<Entry>) -> Key {
+    Arc::as_ptr(entry) as Key
+}
+
+#[derive(Default)]
+struct Graph {
+    /// Which thread is creating which entry.
+    owners: HashMap<Key, ThreadId>,
+    threads: HashMap<ThreadId, ThreadState>,
+}
+
+#[derive(Default)]
+struct ThreadState {
+    /// Creations in progress on this thread, outermost first.
+    stack: Vec<(Key, Box<str>)>,
+    /// The entry this thread is waiting for another thread to create.
+    waiting_for: Option<Key>,
+}
+
+static GRAPH: Lazy<Mutex<Graph>> = Lazy::new(Mutex::default);
+/// Woken whenever a creation ends, successfully or not.
+static CREATED: Condvar = Condvar::new();
+
+fn graph() -> MutexGuard<'static, Graph> {
+    // Every change to the graph is a single map operation, so it is consistent even if a
+    // thread panicked while holding the lock.
+    GRAPH.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// How many factories are running on this thread (nested creations).
+    static FACTORY_DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// A cycle found below a factory that could only report it by panicking (an infallible
+    /// factory calling `instance()`); the creation that catches the unwind turns it back into
+    /// `Err(Cycle)`.
+    static PENDING_CYCLE: Cell<Option<Vec<String>>> = const { Cell::new(None) };
+}
+
+/// `true` while a factory is running on this thread.
+pub(crate) fn in_factory() -> bool {
+    FACTORY_DEPTH.with(Cell::get) > 0
+}
+
+/// Unwinds out of the running factory with a cycle, without printing a second panic message;
+/// the creation that catches the unwind returns `Err(Cycle)`.
+pub(crate) fn unwind_with_cycle(path: Vec<String>, message: String) -> ! {
+    PENDING_CYCLE.with(|p| p.set(Some(path)));
+    panic::resume_unwind(Box::new(message))
+}
+
+/// Returns the entry's live instance, creating it with `make` if there is none.
+///
+/// `make` runs at most once per creation, on the calling thread, with no lock held. If it fails
+/// or panics, nothing is stored and the next caller tries again.
+pub(crate) fn get_or_create(
+    entry: &Arc<Entry>,
+    make: impl FnOnce() -> std::result::Result<SingletonValue, BoxError>,
+) -> Result<Arc<Live>> {
+    if let Some(live) = entry.live.load_full() {
+        return Ok(live);
+    }
+    let me = thread::current().id();
+    let k = key(entry);
+    {
+        let mut g = graph();
+        loop {
+            if let Some(live) = entry.live.load_full() {
+                return Ok(live);
+            }
+            match g.owners.get(&k).copied() {
+                None => break,
+                Some(owner) => {
+                    if let Some(path) = find_cycle(&g, me, owner, k, &entry.name) {
+                        return Err(SingletonError::Cycle { path });
+                    }
+                    g.threads.entry(me).or_default().waiting_for = Some(k);
+                    g = CREATED.wait(g).unwrap_or_else(PoisonError::into_inner);
+                    forget_wait(&mut g, me);
+                }
+            }
+        }
+        g.owners.insert(k, me);
+        g.threads.entry(me).or_default().stack.push((k, entry.name.clone()));
+    }
+
+    FACTORY_DEPTH.with(|d| d.set(d.get() + 1));
+    let started = Instant::now();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(make));
+    let took = started.elapsed();
+    FACTORY_DEPTH.with(|d| d.set(d.get() - 1));
+
+    let result = match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(factory_error(&entry.name, source)),
+        Err(payload) => match PENDING_CYCLE.with(Cell::take) {
+            Some(path) => Err(SingletonError::Cycle { path }),
+            None => {
+                release(entry, me, k, None);
+                panic::resume_unwind(payload)
+            }
+        },
+    };
+    match result {
+        Ok(value) => {
+            let live = release(entry, me, k, Some(Live::new(value, Some(took))));
+            let live = live.expect("a successful creation stores its instance");
+            tracing::info!(
+                singleton = &*entry.name,
+                r#type = live.value.type_name,
+                init_ms = took.as_secs_f64() * 1e3,
+                "singleton created"
+            );
+            Ok(live)
+        }
+        Err(err) => {
+            release(entry, me, k, None);
+            tracing::warn!(singleton = &*entry.name, error = %err, "singleton creation failed");
+            Err(err)
+        }
+    }
+}
+
+/// Ends this thread's claim on the entry, stores the new instance (unless a `set` got there
+/// first, which then wins), and wakes the waiters.
+fn release(entry: &Arc<Entry>, me: ThreadId, k: Key, live: Option<Live>) -> Option<Arc<Live>> {
+    let mut g = graph();
+    g.owners.remove(&k);
+    if let Some(state) = g.threads.get_mut(&me) {
+        state.stack.pop();
+        if state.stack.is_empty() && state.waiting_for.is_none() {
+            g.threads.remove(&me);
+        }
+    }
+    let stored = live.map(|live| match entry.live.load_full() {
+        Some(existing) => existing,
+        None => {
+            let live = Arc::new(live);
+            entry.live.store(Some(Arc::clone(&live)));
+            live
+        }
+    });
+    drop(g);
+    CREATED.notify_all();
+    stored
+}
+
+fn forget_wait(g: &mut Graph, me: ThreadId) {
+    if let Some(state) = g.threads.get_mut(&me) {
+        state.waiting_for = None;
+        if state.stack.is_empty() {
+            g.threads.remove(&me);
+        }
+    }
+}
+
+/// Follows the wait-for chain from `owner` (who is creating the entry `want`, named `name`).
+/// If it leads back to `me`, returns the cycle's names in creation order, starting and ending
+/// with `name`.
+fn find_cycle(g: &Graph, me: ThreadId, owner: ThreadId, want: Key, name: &str) -> Option<Vec<String>> {
+    let mut path = Vec::new();
+    let (mut owner, mut want) = (owner, want);
+    // Each thread appears at most once on a chain without a cycle through `me`.
+    for _ in 0..=g.threads.len() {
+        let state = g.threads.get(&owner)?;
+        let from = state.stack.iter().position(|(k, _)| *k == want)?;
+        path.extend(state.stack[from..].iter().map(|(_, n)| n.to_string()));
+        if owner == me {
+            path.push(name.to_owned());
+            return Some(path);
+        }
+        want = state.waiting_for?;
+        owner = *g.owners.get(&want)?;
+    }
+    None
+}
+
+/// A factory's error, naming the singleton. A cycle found below the factory and passed up with
+/// `?` stays a cycle: the path already names every singleton on it.
+fn factory_error(name: &str, source: BoxError) -> SingletonError {
+    match source.downcast::<SingletonError>() {
+        Ok(inner) if matches!(*inner, SingletonError::Cycle { .. }) => *inner,
+        Ok(inner) => SingletonError::Factory { name: name.to_owned(), source: inner },
+        Err(source) => SingletonError::Factory { name: name.to_owned(), source },
+    }
+}

@@ -1,0 +1,127 @@
+//! The one error type of singleton-kit.
+
+use std::time::Duration;
+
+/// The error a factory may return: anything that converts into a boxed error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`SingletonError`] as its error.
+pub type Result<T, E = SingletonError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in singleton-kit.
+///
+/// Every variant names the singleton (or the operation) it is about, so a log line alone
+/// tells what to fix.
+///
+/// ```
+/// use singleton_kit::{SingletonCore, SingletonError};
+///
+/// let core = SingletonCore::new();
+/// let err = core.set("", 1_u32).unwrap_err();
+/// assert!(matches!(err, SingletonError::InvalidName { .. }));
+/// assert_eq!(err.to_string(), "invalid singleton name \"\": the name is empty");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SingletonError {
+    /// The name is empty, blank, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, or
+    /// holds a control character. Nothing was changed.
+    #[error("invalid singleton name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given (cut to a readable length).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The core's rate limit refused the operation. It took no slot of the window.
+    #[error("rate limit exceeded for `{operation}` on singleton `{name}`: retry after {retry_after:?}")]
+    RateLimited {
+        /// The operation that was refused (`"get"`, `"set"`, ...).
+        operation: &'static str,
+        /// The singleton the operation was about (`"*"` for operations on all of them).
+        name: String,
+        /// How long until the oldest admitted operation leaves the window.
+        retry_after: Duration,
+    },
+
+    /// The singleton holds (or is registered with) another type than the one asked for.
+    #[error("singleton `{name}` has type `{found}`, not `{expected}`")]
+    TypeMismatch {
+        /// The singleton's name.
+        name: String,
+        /// The type the caller asked for or tried to store.
+        expected: &'static str,
+        /// The type the singleton has.
+        found: &'static str,
+    },
+
+    /// The singleton's factory returned an error. Nothing was stored: the next call tries again.
+    #[error("factory of singleton `{name}` failed: {source}")]
+    Factory {
+        /// The singleton's name.
+        name: String,
+        /// What the factory returned.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Creating the singleton needs the singleton itself, through the factories in `path`.
+    ///
+    /// The path is in creation order and ends with the name it starts with:
+    /// `["a", "b", "a"]` means that `a`'s factory asked for `b`, whose factory asked for `a`.
+    #[error("dependency cycle while creating singleton `{}`: {}", .path[0], .path.join(" -> "))]
+    Cycle {
+        /// The singletons of the cycle, in creation order, first and last the same.
+        path: Vec<String>,
+    },
+
+    /// Two `#[singleton]` types claim this name, so the name alone does not say which is meant.
+    /// Each type's own `instance()` still works.
+    #[error("singleton name `{name}` is claimed by more than one type: {}", .types.join(", "))]
+    DuplicateName {
+        /// The ambiguous name.
+        name: String,
+        /// The types that claim it.
+        types: Vec<&'static str>,
+    },
+
+    /// An operation name that is not one of [`SingletonOperation`](crate::SingletonOperation)'s.
+    #[error("unknown singleton operation {operation:?}: expected one of {}", crate::SingletonOperation::NAMES.join(", "))]
+    UnknownOperation {
+        /// The string that was given.
+        operation: String,
+    },
+
+    /// [`SingletonCore::execute`](crate::SingletonCore::execute) was called without an argument
+    /// its operation needs.
+    #[error("operation `{operation}` needs {argument}")]
+    MissingArgument {
+        /// The operation.
+        operation: &'static str,
+        /// What was missing (`"a name"`, `"a value"`).
+        argument: &'static str,
+    },
+}
+
+impl SingletonError {
+    /// The name of the singleton this error is about, where there is one.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonError;
+    ///
+    /// let err = SingletonError::Cycle { path: vec!["a".into(), "b".into(), "a".into()] };
+    /// assert_eq!(err.singleton_name(), Some("a"));
+    /// ```
+    pub fn singleton_name(&self) -> Option<&str> {
+        match self {
+            Self::InvalidName { name, .. }
+            | Self::RateLimited { name, .. }
+            | Self::TypeMismatch { name, .. }
+            | Self::Factory { name, .. }
+            | Self::DuplicateName { name, .. } => Some(name),
+            Self::Cycle { path } => path.first().map(String::as_str),
+            Self::UnknownOperation { .. } | Self::MissingArgument { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The name-keyed operations as data: what an admin endpoint or a Lambda event sends.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{SingletonError, SingletonValue, Stats};
+
+/// One of the core's name-keyed operations, with the seed design's names.
+///
+/// ```
+/// use singleton_kit::SingletonOperation;
+///
+/// let op: SingletonOperation = "get_stats".parse()?;
+/// assert_eq!(op, SingletonOperation::GetStats);
+/// assert_eq!("stats".parse::<SingletonOperation>()?, SingletonOperation::GetStats);
+/// assert_eq!(SingletonOperation::ResetAll.to_string(), "reset_all");
+/// assert!("drop".parse::<SingletonOperation>().is_err());
+/// # Ok::<(), singleton_kit::SingletonError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SingletonOperation {
+    /// `"get"`: the instance under a name.
+    Get,
+    /// `"set"`: store an instance under a name.
+    Set,
+    /// `"has"`: is an instance stored under a name.
+    Has,
+    /// `"delete"`: remove the instance under a name.
+    Delete,
+    /// `"clear"`: remove every instance.
+    Clear,
+    /// `"get_stats"` (or `"stats"`): the statistics snapshot.
+    GetStats,
+    /// `"reset"`: clear the rate limiter's window and refusal count.
+    Reset,
+    /// `"reset_all"`: the legacy name of `clear`.
+    ResetAll,
+    /// `"exists"`: the legacy name of `has`.
+    Exists,
+}
+
+impl SingletonOperation {
+    /// Every operation, in the order of the seed design.
+    pub const ALL: [Self; 9] = [
+        Self::Get,
+        Self::Set,
+        Self::Has,
+        Self::Delete,
+        Self::Clear,
+        Self::GetStats,
+        Self::Reset,
+        Self::ResetAll,
+        Self::Exists,
+    ];
+
+    /// The names [`FromStr`] accepts for [`ALL`](Self::ALL), in the same order.
+    pub const NAMES: [&'static str; 9] =
+        ["get", "set", "has", "delete", "clear", "get_stats", "reset", "reset_all", "exists"];
+
+    /// The seed design's name of the operation.
+    pub const fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// `true` for the operations that need a name (`get`, `set`, `has`, `delete`, `exists`).
+    pub const fn takes_name(self) -> bool {
+        matches!(self, Self::Get | Self::Set | Self::Has | Self::Delete | Self::Exists)
+    }
+}
+
+impl fmt::Display for SingletonOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SingletonOperation {
+    type Err = SingletonError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "stats" {
+            return Ok(Self::GetStats);
+        }
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+            .ok_or_else(|| SingletonError::UnknownOperation { operation: s.to_owned() })
+    }
+}
+
+/// One operation as data, for [`SingletonCore::execute`](crate::SingletonCore::execute).
+///
+/// ```
+/// use singleton_kit::{Request, Response, SingletonCore, SingletonValue};
+///
+/// let core = SingletonCore::new();
+/// let set = Request::parse("set")?.name("answer").value(SingletonValue::new(42_u32));
+/// assert!(matches!(core.execute(set)?, Response::Stored));
+/// let get = Request::parse("get")?.name("answer").correlation_id("req-17");
+/// let Response::Value(Some(v)) = core.execute(get)? else { panic!("expected a value") };
+/// assert_eq!(*v.downcast::<u32>().unwrap(), 42);
+/// # Ok::<(), singleton_kit::SingletonError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub(crate) operation: SingletonOperation,
+    pub(crate) name: Option<String>,
+    pub(crate) value: Option<SingletonValue>,
+    pub(crate) correlation_id: Option<String>,
+}
+
+impl Request {
+    /// A request for `operation`, with no arguments yet.
+    pub fn new(operation: SingletonOperation) -> Self {
+        Self { operation, name: None, value: None, correlation_id: None }
+    }
+
+    /// A request for the operation named `operation` (`"get"`, `"get_stats"`, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`SingletonError::UnknownOperation`], listing the valid names.
+    pub fn parse(operation: &str) -> Result<Self, SingletonError> {
+        operation.parse().map(Self::new)
+    }
+
+    /// The singleton's name, for `get`, `set`, `has`, `delete` and `exists`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The value to store, for `set`.
+    pub fn value(mut self, value: SingletonValue) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    /// The caller's correlation id: the operation's `tracing` events carry it.
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// The operation.
+    pub fn operation(&self) -> SingletonOperation {
+        self.operation
+    }
+}
+
+/// What [`SingletonCore::execute`](crate::SingletonCore::execute) returns, one variant per shape
+/// of result.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Response {
+    /// `get`: the instance, or `None` when there is none.
+    Value(Option<SingletonValue>),
+    /// `set`: the value was stored.
+    Stored,
+    /// `has`, `exists`, `delete`, `reset`.
+    Bool(bool),
+    /// `clear`, `reset_all`: how many instances were removed.
+    Count(usize),
+    /// `get_stats`.
+    Stats(Box<Stats>),
+}

@@ -1,0 +1,253 @@
+//! What `#[singleton]` registers through `inventory`, and the list of it at startup.
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use once_cell::sync::OnceCell;
+
+use crate::entry::{Entry, Live, SingletonValue};
+use crate::{creation, manager, BoxError, Instance, Result, SingletonError};
+
+/// The static description of one `#[singleton]` type, made at compile time.
+///
+/// It holds only constants and `fn` pointers (the factory, the type's name and id), so the
+/// attribute can build it in a `static` and submit it to `inventory` with no code running before
+/// `main`. It also caches the type's entry in the global core, so that `T::instance()` finds it
+/// with one load.
+///
+/// Not public API: the attribute writes it; read it through [`Registered`].
+#[doc(hidden)]
+pub struct Descriptor {
+    pub(crate) name: &'static str,
+    pub(crate) type_name: fn() -> &'static str,
+    pub(crate) type_id: fn() -> TypeId,
+    pub(crate) size: usize,
+    pub(crate) module_path: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    pub(crate) eager: bool,
+    pub(crate) create: fn() -> std::result::Result<SingletonValue, BoxError>,
+    entry: OnceCell<Arc<Entry>>,
+}
+
+/// A `#[singleton]` type, as `inventory` collects it.
+#[doc(hidden)]
+pub struct Registration(pub(crate) &'static Descriptor);
+
+inventory::collect!(Registration);
+
+impl Registration {
+    #[doc(hidden)]
+    pub const fn new(descriptor: &'static Descriptor) -> Self {
+        Self(descriptor)
+    }
+}
+
+impl Descriptor {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn new<T: Send + Sync + 'static>(
+        name: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        eager: bool,
+        create: fn() -> std::result::Result<SingletonValue, BoxError>,
+    ) -> Self {
+        Self {
+            name,
+            type_name: std::any::type_name::<T>,
+            type_id: TypeId::of::<T>,
+            size: std::mem::size_of::<T>(),
+            module_path,
+            file,
+            line,
+            eager,
+            create,
+            entry: OnceCell::new(),
+        }
+    }
+
+    /// This type's entry in the global core.
+    #[inline]
+    pub(crate) fn entry(&'static self) -> &'static Arc<Entry> {
+        self.entry.get_or_init(|| {
+            // A descriptor that `inventory` did not collect (a platform it does not support)
+            // still gets a working entry of its own; it is only missing from the listings.
+            manager().registered_entry(self).unwrap_or_else(|| Arc::new(Entry::new(self.name, Some(self))))
+        })
+    }
+
+    /// The instance, created by the factory on first use. What `T::try_instance()` calls.
+    #[doc(hidden)]
+    #[inline]
+    pub fn try_instance<T: Send + Sync + 'static>(&'static self) -> Result<Instance<T>> {
+        let entry = self.entry();
+        if let Some(live) = &*entry.live.load() {
+            return live.access::<T>(self.name);
+        }
+        self.create::<T>(entry)
+    }
+
+    #[cold]
+    fn create<T: Send + Sync + 'static>(&'static self, entry: &Arc<Entry>) -> Result<Instance<T>> {
+        creation::get_or_create(entry, self.create)?.access::<T>(self.name)
+    }
+
+    /// The instance, created by the factory on first use. What `T::instance()` calls.
+    ///
+    /// Panics where `try_instance` returns `Err`, with the singleton's name and the cause.
+    #[doc(hidden)]
+    #[inline]
+    #[track_caller]
+    pub fn instance<T: Send + Sync + 'static>(&'static self) -> Instance<T> {
+        match self.try_instance() {
+            Ok(instance) => instance,
+            Err(err) => self.fail(err),
+        }
+    }
+
+    #[cold]
+    #[track_caller]
+    fn fail(&self, err: SingletonError) -> ! {
+        let message = format!("singleton `{}` ({}): {err}", self.name, (self.type_name)());
+        match err {
+            // Inside another singleton's factory: let that creation report the cycle.
+            SingletonError::Cycle { path } if creation::in_factory() => {
+                creation::unwind_with_cycle(path, message)
+            }
+            _ => panic!("{message}"),
+        }
+    }
+
+    fn live(&'static self) -> Option<Arc<Live>> {
+        self.entry().live.load_full()
+    }
+}
+
+impl fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("name", &self.name)
+            .field("type_name", &(self.type_name)())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every `#[singleton]` type linked into the binary, from any crate, sorted by name (then by
+/// type name, when two types claim one name).
+///
+/// A crate's singletons are listed when the crate is linked, which happens when something in
+/// the binary uses the crate. A library crate that holds only singletons and is never referenced
+/// is dropped by the linker, and its singletons with it: refer to any item of it
+/// (`use my_singletons as _;` is not enough — call a function or name a type), or
+/// `extern crate my_singletons;` at the binary's root.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton]
+/// #[derive(Default)]
+/// struct Settings;
+///
+/// let all = singleton_kit::registered();
+/// let settings = all.iter().find(|r| r.name() == "settings").expect("registered");
+/// assert!(settings.type_name().ends_with("Settings"));
+/// assert!(!settings.is_created());
+/// let _ = Settings::instance();
+/// assert!(settings.is_created());
+/// ```
+pub fn registered() -> Vec<Registered> {
+    let mut all: Vec<Registered> =
+        inventory::iter::<Registration>.into_iter().map(|r| Registered(r.0)).collect();
+    all.sort_unstable_by(|a, b| a.name().cmp(b.name()).then_with(|| a.type_name().cmp(b.type_name())));
+    all
+}
+
+/// One `#[singleton]` type: where it was declared, and its live state in the global core.
+#[derive(Clone, Copy)]
+pub struct Registered(pub(crate) &'static Descriptor);
+
+impl Registered {
+    /// The singleton's name (`name = "..."`, or the type name in snake_case).
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+
+    /// The type's full path, as [`std::any::type_name`] gives it.
+    pub fn type_name(&self) -> &'static str {
+        (self.0.type_name)()
+    }
+
+    /// The module the type is declared in.
+    pub fn module_path(&self) -> &'static str {
+        self.0.module_path
+    }
+
+    /// The source file of the declaration.
+    pub fn file(&self) -> &'static str {
+        self.0.file
+    }
+
+    /// The line of the `#[singleton]` attribute.
+    pub fn line(&self) -> u32 {
+        self.0.line
+    }
+
+    /// `true` for `#[singleton(eager)]`: [`init_eager`](crate::init_eager) creates it.
+    pub fn is_eager(&self) -> bool {
+        self.0.eager
+    }
+
+    /// The shallow size of one instance (`size_of`), in bytes.
+    pub fn size_of(&self) -> usize {
+        self.0.size
+    }
+
+    /// `true` when the global core holds an instance.
+    pub fn is_created(&self) -> bool {
+        self.0.live().is_some()
+    }
+
+    /// How often the current instance was accessed; 0 when there is none.
+    pub fn access_count(&self) -> u64 {
+        self.0.live().map_or(0, |l| l.accesses.get())
+    }
+
+    /// When the current instance was created (or stored with `set`).
+    pub fn created_at(&self) -> Option<SystemTime> {
+        self.0.live().map(|l| l.created_at)
+    }
+
+    /// How long the factory of the current instance ran; `None` when there is no instance or it
+    /// was stored with `set`.
+    pub fn init_duration(&self) -> Option<Duration> {
+        self.0.live().and_then(|l| l.init_duration)
+    }
+
+    /// Creates the instance if there is none, and returns how long that took (`None` when it
+    /// already existed).
+    pub(crate) fn create(&self) -> Result<Option<Duration>> {
+        let entry = self.0.entry();
+        if entry.live.load().is_some() {
+            return Ok(None);
+        }
+        let live = creation::get_or_create(entry, self.0.create)?;
+        Ok(live.init_duration)
+    }
+}
+
+impl fmt::Debug for Registered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registered")
+            .field("name", &self.name())
+            .field("type_name", &self.type_name())
+            .field("file", &self.file())
+            .field("line", &self.line())
+            .field("eager", &self.is_eager())
+            .field("created", &self.is_created())
+            .finish()
+    }
+}

@@ -1,0 +1,281 @@
+//! What a program does with its singletons at startup: warm the eager ones, check the names,
+//! print the table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::registration::{registered, Registered};
+use crate::stats::unix_seconds;
+use crate::SingletonError;
+
+/// Creates every `#[singleton(eager)]` type that has no instance yet, in name order, and reports
+/// each one's outcome and time. A failure does not stop the others.
+///
+/// # Errors
+///
+/// [`EagerError`] when any eager singleton failed; it carries the whole report.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(eager, factory = || Warm(1))]
+/// struct Warm(u8);
+///
+/// let report = singleton_kit::init_eager().expect("eager singletons");
+/// let warm = report.outcomes().iter().find(|o| o.name() == "warm").unwrap();
+/// assert!(warm.result().is_ok());
+/// println!("{report}");
+/// ```
+pub fn init_eager() -> Result<EagerReport, EagerError> {
+    let outcomes: Vec<EagerOutcome> = registered()
+        .into_iter()
+        .filter(Registered::is_eager)
+        .map(|registered| {
+            let started = std::time::Instant::now();
+            let result = registered.create();
+            let elapsed = started.elapsed();
+            EagerOutcome { registered, result: result.map(|made| made.map(|_| elapsed)) }
+        })
+        .collect();
+    let report = EagerReport { outcomes };
+    if report.outcomes.iter().any(|o| o.result.is_err()) {
+        Err(EagerError { report })
+    } else {
+        Ok(report)
+    }
+}
+
+/// What [`init_eager`] did, one line per eager singleton.
+#[derive(Debug)]
+pub struct EagerReport {
+    outcomes: Vec<EagerOutcome>,
+}
+
+impl EagerReport {
+    /// One outcome per eager singleton, in name order.
+    pub fn outcomes(&self) -> &[EagerOutcome] {
+        &self.outcomes
+    }
+
+    /// The time all the factories took together.
+    pub fn total(&self) -> Duration {
+        self.outcomes.iter().filter_map(|o| o.result.as_ref().ok().copied().flatten()).sum()
+    }
+}
+
+/// One eager singleton's outcome.
+#[derive(Debug)]
+pub struct EagerOutcome {
+    registered: Registered,
+    result: Result<Option<Duration>, SingletonError>,
+}
+
+impl EagerOutcome {
+    /// The singleton's name.
+    pub fn name(&self) -> &'static str {
+        self.registered.name()
+    }
+
+    /// The singleton.
+    pub fn registered(&self) -> Registered {
+        self.registered
+    }
+
+    /// `Ok(Some(time))` when it was created now, `Ok(None)` when it already existed, or the
+    /// factory's error.
+    pub fn result(&self) -> Result<Option<Duration>, &SingletonError> {
+        self.result.as_ref().copied()
+    }
+}
+
+impl fmt::Display for EagerReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "eager singletons: {} in {}", self.outcomes.len(), ms(self.total()))?;
+        for o in &self.outcomes {
+            match &o.result {
+                Ok(Some(took)) => writeln!(f, "  {:<28} created in {}", o.name(), ms(*took))?,
+                Ok(None) => writeln!(f, "  {:<28} already created", o.name())?,
+                Err(err) => writeln!(f, "  {:<28} FAILED: {err}", o.name())?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Some eager singletons could not be created; the report says which and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{} eager singleton(s) failed to initialise:\n{report}", self.failures().count())]
+pub struct EagerError {
+    report: EagerReport,
+}
+
+impl EagerError {
+    /// The whole report, successes included.
+    pub fn report(&self) -> &EagerReport {
+        &self.report
+    }
+
+    /// The outcomes that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &EagerOutcome> {
+        self.report.outcomes.iter().filter(|o| o.result.is_err())
+    }
+}
+
+/// Checks the registrations: every name must belong to one type.
+///
+/// # Errors
+///
+/// [`ValidationError`] listing each name claimed by two or more types, with where each is
+/// declared. (The name-keyed operations refuse such a name with `DuplicateName`; each type's own
+/// `instance()` keeps working.)
+///
+/// ```
+/// singleton_kit::validate().expect("singleton names are unique");
+/// ```
+pub fn validate() -> Result<(), ValidationError> {
+    let mut by_name: BTreeMap<&'static str, Vec<Registered>> = BTreeMap::new();
+    for r in registered() {
+        by_name.entry(r.name()).or_default().push(r);
+    }
+    let duplicates: Vec<Vec<Registered>> = by_name.into_values().filter(|claims| claims.len() > 1).collect();
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationError { duplicates })
+    }
+}
+
+/// Names claimed by more than one `#[singleton]` type.
+#[derive(Debug, thiserror::Error)]
+pub struct ValidationError {
+    duplicates: Vec<Vec<Registered>>,
+}
+
+impl ValidationError {
+    /// Each ambiguous name's claims, one group per name.
+    pub fn duplicates(&self) -> &[Vec<Registered>] {
+        &self.duplicates
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, claims) in self.duplicates.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "singleton name `{}` is claimed by ", claims[0].name())?;
+            for (j, r) in claims.iter().enumerate() {
+                if j > 0 {
+                    f.write_str(" and ")?;
+                }
+                write!(f, "`{}` ({}:{})", r.type_name(), r.file(), r.line())?;
+            }
+            f.write_str(": give one of them `#[singleton(name = \"...\")]`")?;
+        }
+        Ok(())
+    }
+}
+
+/// The startup table of every registered singleton: name, type, state, accesses, creation time,
+/// init time and size. Print it with `{}`.
+///
+/// ```
+/// print!("{}", singleton_kit::report());
+/// ```
+pub fn report() -> Report {
+    Report { rows: registered() }
+}
+
+/// A snapshot of [`registered()`] for printing: see [`report`].
+#[derive(Debug)]
+pub struct Report {
+    rows: Vec<Registered>,
+}
+
+impl Report {
+    /// The singletons in the report.
+    pub fn singletons(&self) -> &[Registered] {
+        &self.rows
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = ["NAME", "TYPE", "STATE", "ACCESSES", "CREATED AT (unix s)", "INIT", "SIZE"];
+        let rows: Vec<[String; 7]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let created = r.created_at();
+                [
+                    r.name().to_owned(),
+                    short_type(r.type_name()).to_owned(),
+                    match (created.is_some(), r.is_eager()) {
+                        (true, _) => "created".to_owned(),
+                        (false, true) => "pending (eager)".to_owned(),
+                        (false, false) => "pending".to_owned(),
+                    },
+                    r.access_count().to_string(),
+                    created.map_or_else(|| "-".to_owned(), |t: SystemTime| format!("{:.3}", unix_seconds(t))),
+                    r.init_duration().map_or_else(|| "-".to_owned(), ms),
+                    format!("{} B", r.size_of()),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        writeln!(f, "singletons: {} registered", rows.len())?;
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
+            let mut text = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let pad = w - cell.chars().count();
+                if i > 0 {
+                    text.push_str("  ");
+                }
+                // Numbers right-aligned, words left-aligned.
+                if matches!(i, 3 | 5 | 6) {
+                    text.extend(std::iter::repeat(' ').take(pad));
+                    text.push_str(cell);
+                } else {
+                    text.push_str(cell);
+                    text.extend(std::iter::repeat(' ').take(pad));
+                }
+            }
+            writeln!(f, "{}", text.trim_end())
+        };
+        line(f, &header)?;
+        for row in &rows {
+            line(f, &row.each_ref().map(String::as_str))?;
+        }
+        Ok(())
+    }
+}
+
+/// `my_crate::config::Config` → `Config` (generic arguments kept whole).
+fn short_type(full: &str) -> &str {
+    let head = full.split('<').next().unwrap_or(full);
+    let start = head.rfind("::").map_or(0, |i| i + 2);
+    &full[start..]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type;
+
+    #[test]
+    fn short_type_names() {
+        assert_eq!(short_type("a::b::Config"), "Config");
+        assert_eq!(short_type("Config"), "Config");
+        assert_eq!(short_type("a::Wrap<b::C>"), "Wrap<b::C>");
+    }
+}

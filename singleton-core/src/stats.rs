@@ -1,0 +1,107 @@
+//! The statistics snapshot, in the seed design's JSON shape.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// What [`memory_note`](Stats::memory_note) says.
+pub const MEMORY_NOTE: &str = "Shallow size of each live instance (std::mem::size_of, like \
+Python's sys.getsizeof): heap data the instance owns (strings, vectors, maps) is not counted.";
+
+/// A snapshot of a core: what [`SingletonCore::stats`](crate::SingletonCore::stats) returns.
+///
+/// It serializes to the seed design's JSON keys; `init_durations_ms` is new. The maps are keyed
+/// by singleton name and cover exactly the live instances.
+///
+/// ```
+/// use singleton_kit::SingletonCore;
+///
+/// let core = SingletonCore::new();
+/// core.set("config", [0_u8; 64])?;
+/// let stats = core.stats()?;
+/// assert_eq!(stats.total_singletons, 1);
+/// assert_eq!(stats.estimated_memory_bytes, 64);
+/// let json = serde_json::to_value(&stats).unwrap();
+/// assert_eq!(json["access_counts"]["config"], 0);
+/// # Ok::<(), singleton_kit::SingletonError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// How many instances are live.
+    pub total_singletons: usize,
+    /// Their names, sorted.
+    pub singleton_names: Vec<String>,
+    /// Name → type name.
+    pub singleton_types: BTreeMap<String, String>,
+    /// Name → when it was created or stored, in seconds since the Unix epoch.
+    pub creation_times: BTreeMap<String, f64>,
+    /// Name → how often the current instance was accessed.
+    pub access_counts: BTreeMap<String, u64>,
+    /// The sum of the instances' shallow sizes.
+    pub estimated_memory_bytes: u64,
+    /// The same in KiB, rounded to two decimals.
+    pub estimated_memory_kb: f64,
+    /// The same in MiB, rounded to two decimals.
+    pub estimated_memory_mb: f64,
+    /// What the memory estimate counts: [`MEMORY_NOTE`].
+    pub memory_note: String,
+    /// Operations the rate limit refused since the core was made or last [`reset`](crate::SingletonCore::reset).
+    pub rate_limited_count: u64,
+    /// When the snapshot was taken, in seconds since the Unix epoch.
+    pub timestamp: f64,
+    /// Name → how long the factory ran, in milliseconds (0 for a value stored with `set`).
+    pub init_durations_ms: BTreeMap<String, f64>,
+}
+
+/// One live instance, as the core hands it to [`Stats::build`].
+pub(crate) struct Row {
+    pub(crate) name: String,
+    pub(crate) type_name: &'static str,
+    pub(crate) created_at: SystemTime,
+    pub(crate) accesses: u64,
+    pub(crate) size: usize,
+    pub(crate) init_duration: Option<Duration>,
+}
+
+impl Stats {
+    pub(crate) fn build(rows: Vec<Row>, rate_limited_count: u64) -> Self {
+        let mut s = Stats {
+            total_singletons: rows.len(),
+            singleton_names: Vec::with_capacity(rows.len()),
+            singleton_types: BTreeMap::new(),
+            creation_times: BTreeMap::new(),
+            access_counts: BTreeMap::new(),
+            estimated_memory_bytes: 0,
+            estimated_memory_kb: 0.0,
+            estimated_memory_mb: 0.0,
+            memory_note: MEMORY_NOTE.to_owned(),
+            rate_limited_count,
+            timestamp: unix_seconds(SystemTime::now()),
+            init_durations_ms: BTreeMap::new(),
+        };
+        for row in rows {
+            s.estimated_memory_bytes += row.size as u64;
+            s.singleton_types.insert(row.name.clone(), row.type_name.to_owned());
+            s.creation_times.insert(row.name.clone(), unix_seconds(row.created_at));
+            s.access_counts.insert(row.name.clone(), row.accesses);
+            let ms = row.init_duration.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+            s.init_durations_ms.insert(row.name.clone(), ms);
+            s.singleton_names.push(row.name);
+        }
+        s.singleton_names.sort_unstable();
+        let bytes = s.estimated_memory_bytes as f64;
+        s.estimated_memory_kb = round2(bytes / 1024.0);
+        s.estimated_memory_mb = round2(bytes / (1024.0 * 1024.0));
+        s
+    }
+}
+
+pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
