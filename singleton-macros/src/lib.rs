@@ -1,5 +1,21 @@
+//! The `#[singleton]` attribute of [singleton-kit](https://docs.rs/singleton-kit).
+//!
+//! This crate is an implementation detail: depend on `singleton-kit` and write
+//! `use singleton_kit::singleton;`. Its documentation of the attribute is the one to read.
+
+mod attr;
+mod case;
+mod expand;
+mod valid;
+
 use proc_macro::TokenStream;
+
+/// Makes a struct or enum a singleton: a lazily created, exactly-once instance registered in
+/// singleton-kit's global core.
+///
+/// See the documentation of `singleton_kit::singleton` for the options and the code they stand
+/// for.
 #[proc_macro_attribute]
-pub fn singleton(_a: TokenStream, i: TokenStream) -> TokenStream {
-    i
+pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::singleton(args.into(), input.into()).into()
 }

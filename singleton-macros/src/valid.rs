@@ -1,0 +1,88 @@
+//! The rules that involve more than one token: option combinations, the item's shape, the name.
+
+use syn::spanned::Spanned;
+use syn::{Item, LitStr};
+
+use crate::attr::{combine, Args};
+
+/// What `#[singleton]` is placed on.
+pub struct Target<'a> {
+    pub ident: &'a syn::Ident,
+    pub vis: &'a syn::Visibility,
+}
+
+/// Checks the options and the item together, reporting every problem at once.
+pub fn check<'a>(args: &Args, item: &'a Item) -> syn::Result<Target<'a>> {
+    let mut errors = None;
+    if let (Some(_), Some((try_span, _))) = (&args.factory, &args.try_factory) {
+        combine(
+            &mut errors,
+            syn::Error::new(*try_span, "`factory` and `try_factory` cannot both be given: keep one"),
+        );
+    }
+    if let Some(name) = &args.name {
+        if let Err(err) = check_name(name) {
+            combine(&mut errors, err);
+        }
+    }
+    let target = match item {
+        Item::Struct(s) => Some((&s.ident, &s.vis, &s.generics)),
+        Item::Enum(e) => Some((&e.ident, &e.vis, &e.generics)),
+        other => {
+            combine(&mut errors, wrong_item(other));
+            None
+        }
+    };
+    if let Some((_, _, generics)) = target {
+        if let Some(param) = generics.params.first() {
+            combine(
+                &mut errors,
+                syn::Error::new(
+                    param.span(),
+                    "a `#[singleton]` type cannot be generic: a singleton has one instance per type, \
+                     so declare a concrete type (e.g. `struct IntCache(Cache<i32>);`)",
+                ),
+            );
+        } else if let Some(clause) = &generics.where_clause {
+            combine(
+                &mut errors,
+                syn::Error::new(clause.span(), "a `#[singleton]` type cannot have a `where` clause"),
+            );
+        }
+    }
+    match (errors, target) {
+        (Some(err), _) => Err(err),
+        (None, Some((ident, vis, _))) => Ok(Target { ident, vis }),
+        (None, None) => unreachable!("an item that is not a struct or enum is an error"),
+    }
+}
+
+fn wrong_item(item: &Item) -> syn::Error {
+    let (span, what) = match item {
+        Item::Fn(f) => (f.sig.fn_token.span(), "a function"),
+        Item::Trait(t) => (t.trait_token.span(), "a trait"),
+        Item::Union(u) => (u.union_token.span(), "a union"),
+        Item::Impl(i) => (i.impl_token.span(), "an impl block"),
+        Item::Type(t) => (t.type_token.span(), "a type alias"),
+        Item::Mod(m) => (m.mod_token.span(), "a module"),
+        other => (other.span(), "this item"),
+    };
+    syn::Error::new(span, format!("`#[singleton]` goes on a struct or an enum, not on {what}"))
+}
+
+/// The runtime's naming rules, checked at compile time.
+fn check_name(lit: &LitStr) -> syn::Result<()> {
+    let name = lit.value();
+    let problem = if name.is_empty() {
+        "`name` cannot be empty: write a name such as `name = \"cache\"`, or leave `name` out to use the type's name in snake_case"
+    } else if name.trim().is_empty() {
+        "`name` cannot be only whitespace"
+    } else if name.len() > 256 {
+        "`name` cannot be longer than 256 bytes"
+    } else if name.chars().any(char::is_control) {
+        "`name` cannot hold control characters"
+    } else {
+        return Ok(());
+    };
+    Err(syn::Error::new(lit.span(), problem))
+}
