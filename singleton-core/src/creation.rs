@@ -184,18 +184,23 @@ fn forget_wait(g: &mut Graph, me: ThreadId) {
 
 /// Follows the wait-for chain from `owner` (who is creating the entry `want`, named `name`).
 /// If it leads back to `me`, returns the cycle's names in creation order, starting and ending
-/// with `name`.
+/// with the first singleton on the cycle that `me` is creating (`name` itself when `me` is the
+/// owner), so each thread reports the cycle as seen from its own creations.
 fn find_cycle(g: &Graph, me: ThreadId, owner: ThreadId, want: Key, name: &str) -> Option<Vec<String>> {
-    let mut path = Vec::new();
+    let mut cycle = Vec::new();
     let (mut owner, mut want) = (owner, want);
     // Each thread appears at most once on a chain without a cycle through `me`.
     for _ in 0..=g.threads.len() {
         let state = g.threads.get(&owner)?;
         let from = state.stack.iter().position(|(k, _)| *k == want)?;
-        path.extend(state.stack[from..].iter().map(|(_, n)| n.to_string()));
+        let mine = cycle.len();
+        cycle.extend(state.stack[from..].iter().map(|(_, n)| n.to_string()));
         if owner == me {
-            path.push(name.to_owned());
-            return Some(path);
+            debug_assert_eq!(cycle.first().map(String::as_str), Some(name));
+            cycle.rotate_left(mine);
+            let first = cycle[0].clone();
+            cycle.push(first);
+            return Some(cycle);
         }
         want = state.waiting_for?;
         owner = *g.owners.get(&want)?;
