@@ -1,49 +1,93 @@
-use singleton_kit::{manager, singleton};
+//! The main job: three singletons listed at startup, warmed, used, and reported.
+//!
+//! Run with `cargo run --example quickstart`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use singleton_kit::{manager, singleton, SingletonCore};
+
+/// A cache, made by its factory on first use.
 #[singleton(factory = CacheManager::new)]
 pub struct CacheManager {
-    entries: usize,
+    entries: Mutex<HashMap<String, String>>,
 }
 
 impl CacheManager {
     fn new() -> Self {
-        Self { entries: 3 }
+        Self { entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn put(&self, key: &str, value: &str) {
+        self.entries.lock().unwrap().insert(key.to_owned(), value.to_owned());
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.entries.lock().unwrap().get(key).cloned()
     }
 }
 
+/// Configuration, made by `Default`.
 #[singleton]
-#[derive(Default, Debug)]
+#[derive(Debug, Default)]
 pub struct Config {
     debug: bool,
+    region: String,
 }
 
-#[derive(Debug)]
-struct LoadError;
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("bad")
-    }
-}
-impl std::error::Error for LoadError {}
-
+/// A validator whose rules load at startup (`eager`), with a factory that can fail.
 #[singleton(try_factory = SecurityValidator::load, name = "validator", eager)]
 pub struct SecurityValidator {
-    rules: Vec<String>,
+    blocked: Vec<String>,
 }
 
 impl SecurityValidator {
-    fn load() -> Result<Self, LoadError> {
-        Ok(Self { rules: vec!["no-root".into()] })
+    fn load() -> Result<Self, std::num::ParseIntError> {
+        let max_rules: usize = "2".parse()?;
+        Ok(Self { blocked: ["DROP TABLE", "<script>"].into_iter().take(max_rules).map(String::from).collect() })
+    }
+
+    fn allows(&self, input: &str) -> bool {
+        !self.blocked.iter().any(|b| input.contains(b.as_str()))
     }
 }
 
-fn main() {
-    print!("{}", singleton_kit::report());
-    println!("{}", singleton_kit::init_eager().expect("eager"));
-    let c = CacheManager::instance();
-    println!("{} {:?} {}", c.entries, Config::instance().debug, SecurityValidator::instance().rules.len());
-    let c2 = manager().get::<CacheManager>("cache_manager").unwrap().unwrap();
-    assert!(singleton_kit::Instance::ptr_eq(&c, &c2));
-    print!("{}", singleton_kit::report());
-    println!("{:?}", manager().stats().unwrap());
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // 1. Startup: list every singleton linked into the binary, check the names, warm the eager ones.
+    singleton_kit::validate()?;
+    println!("== at startup ==\n{}", singleton_kit::report());
+    let warmed = singleton_kit::init_eager()?;
+    println!("{warmed}");
+
+    // 2. Lazy factory: the first instance() creates, every later one reuses.
+    let cache = CacheManager::instance();
+    cache.put("user:1", "ada");
+    assert_eq!(CacheManager::instance().get("user:1").as_deref(), Some("ada"));
+    let config = Config::instance();
+    println!("config: debug = {}, region = {:?}", config.debug, config.region);
+    println!("validator allows 'hello': {}", SecurityValidator::instance().allows("hello"));
+
+    // 3. The typed and the name-keyed paths are one registry.
+    let by_name = manager().get::<CacheManager>("cache_manager")?.expect("registered");
+    assert!(singleton_kit::Instance::ptr_eq(&cache, &by_name));
+
+    // 4. Explicit registration of a value that no #[singleton] type describes.
+    manager().set("feature_flags", vec!["new-checkout".to_owned()])?;
+
+    // 5. Conditional creation: only create if nobody did yet.
+    if !manager().has("db_pool") {
+        let pool = manager().get_or_create("db_pool", || vec![0_u8; 16])?;
+        println!("created db_pool with {} connections", pool.len());
+    }
+
+    // 6. Test isolation: an isolated core shares nothing with the global one.
+    let isolated = SingletonCore::new();
+    isolated.set("feature_flags", Vec::<String>::new())?;
+    assert!(manager().get::<Vec<String>>("feature_flags")?.is_some_and(|f| f.len() == 1));
+
+    // 7. Access monitoring: the report and the stats.
+    println!("\n== after use ==\n{}", singleton_kit::report());
+    let stats = manager().stats()?;
+    println!("{}", serde_json::to_string_pretty(&stats)?);
+    Ok(())
 }

@@ -4,6 +4,109 @@
 #[doc(inline)]
 pub use singleton_core::*;
 
+/// Makes a struct or enum a singleton: a lazily created, exactly-once instance registered in the
+/// global core ([`manager()`]).
+///
+/// The type must be concrete (no generic parameters) and `Send + Sync + 'static`. The attribute
+/// keeps the type as written and adds, with the type's own visibility:
+///
+/// - `fn instance() -> Instance<Self>` — the instance, created by the factory on first use,
+///   exactly once; it panics, naming the singleton and the cause, where `try_instance` would
+///   return `Err`;
+/// - `fn try_instance() -> Result<Instance<Self>, SingletonError>`;
+/// - `const SINGLETON_NAME: &'static str`.
+///
+/// # Options
+///
+/// **No factory**: the instance is `Default::default()`.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton]
+/// #[derive(Default)]
+/// pub struct Config {
+///     pub verbose: bool,
+/// }
+///
+/// assert!(!Config::instance().verbose);
+/// assert_eq!(Config::SINGLETON_NAME, "config");
+/// ```
+///
+/// **`factory = path`**: a `fn() -> Self` (a path, or a closure) makes the instance. It stands for
+/// `Ok((path)())` as the creation function.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(factory = HttpClient::new)]
+/// pub struct HttpClient {
+///     pub base_url: String,
+/// }
+///
+/// impl HttpClient {
+///     fn new() -> Self {
+///         Self { base_url: "https://example.com".into() }
+///     }
+/// }
+///
+/// assert_eq!(HttpClient::instance().base_url, "https://example.com");
+/// assert_eq!(HttpClient::SINGLETON_NAME, "http_client");
+/// ```
+///
+/// **`try_factory = path`**: a `fn() -> Result<Self, E>` with
+/// `E: Into<Box<dyn Error + Send + Sync>>`. A failure is `Err(Factory { name, source })` from
+/// `try_instance`; nothing is kept, so the next call tries again.
+///
+/// ```
+/// use singleton_kit::{singleton, SingletonError};
+///
+/// #[singleton(try_factory = Port::from_env)]
+/// pub struct Port(pub u16);
+///
+/// impl Port {
+///     fn from_env() -> Result<Self, std::num::ParseIntError> {
+///         std::env::var("SINGLETON_KIT_DOC_PORT").unwrap_or_else(|_| "x".into()).parse().map(Port)
+///     }
+/// }
+///
+/// let Err(err) = Port::try_instance() else { panic!("no port was set") };
+/// assert!(matches!(err, SingletonError::Factory { ref name, .. } if name == "port"));
+/// ```
+///
+/// **`name = "..."`**: the name in the registry, for the name-keyed operations and the listings.
+/// The default is the type's name in snake_case (`HTTPClient` → `http_client`).
+///
+/// **`eager`**: [`init_eager()`] creates it at startup instead of on first use.
+///
+/// ```
+/// use singleton_kit::{manager, singleton};
+///
+/// #[singleton(name = "rules", eager, factory = || Rules(vec!["no-root"]))]
+/// pub struct Rules(Vec<&'static str>);
+///
+/// singleton_kit::init_eager().expect("eager singletons");
+/// assert!(manager().has("rules"));
+/// ```
+///
+/// **`crate = path`**: where singleton-kit is, when the dependency is renamed or re-exported
+/// (default `::singleton_kit`): with `kit = { package = "singleton-kit", ... }` in
+/// `Cargo.toml`, write `#[kit::singleton(crate = kit)]`.
+///
+/// # Compile errors
+///
+/// Each points at the offending token and says what to write instead: a generic parameter, a
+/// type that is not `Send + Sync + 'static`, an unknown option (the message lists the valid
+/// ones), a repeated option, `factory` together with `try_factory`, an empty or otherwise invalid
+/// `name`, no factory on a type without `Default`, and the attribute on anything but a struct or
+/// an enum. The item is still emitted, so one mistake gives one error.
+///
+/// ```compile_fail
+/// use singleton_kit::singleton;
+///
+/// #[singleton]
+/// pub struct Cache<T>(Vec<T>); // error: a `#[singleton]` type cannot be generic
+/// ```
 #[doc(inline)]
 pub use singleton_macros::singleton;
 
