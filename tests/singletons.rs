@@ -60,6 +60,7 @@ fn get_by_name_creates_a_registered_singleton() {
     let r = registered.iter().find(|r| r.name() == "made_by_name").unwrap();
     assert!(!r.is_created());
     let by_name = manager().get::<MadeByName>("made_by_name").unwrap().unwrap();
+    assert_eq!(by_name.0, 0);
     assert!(r.is_created());
     assert!(Instance::ptr_eq(&by_name, &MadeByName::instance()));
     assert_eq!(r.access_count(), 2);
@@ -146,7 +147,7 @@ fn a_cycle_is_an_error_from_try_instance() {
 
 #[test]
 fn a_cycle_panics_from_instance_naming_the_path() {
-    let panic = std::panic::catch_unwind(|| CycleB::instance()).unwrap_err();
+    let panic = std::panic::catch_unwind(|| drop(CycleB::instance())).unwrap_err();
     let message = panic
         .downcast_ref::<String>()
         .cloned()
@@ -208,11 +209,11 @@ fn a_singleton_that_needs_itself_is_a_cycle_of_one() {
 }
 
 // Two threads enter a cycle from both ends at once: each call ends with the cycle, none hangs.
-#[singleton(name = "x_left", factory = || { XRight::instance(); XLeft })]
+#[singleton(name = "x_left", factory = || { let _ = XRight::instance(); XLeft })]
 #[derive(Debug)]
 pub struct XLeft;
 
-#[singleton(name = "x_right", factory = || { XLeft::instance(); XRight })]
+#[singleton(name = "x_right", factory = || { let _ = XLeft::instance(); XRight })]
 #[derive(Debug)]
 pub struct XRight;
 
@@ -273,7 +274,7 @@ pub struct Broken;
 
 #[test]
 fn instance_panics_with_the_name_and_the_cause() {
-    let panic = std::panic::catch_unwind(|| Broken::instance()).unwrap_err();
+    let panic = std::panic::catch_unwind(|| drop(Broken::instance())).unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.contains("`broken`") && message.contains("no credentials"), "{message}");
 }

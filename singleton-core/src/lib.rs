@@ -48,7 +48,7 @@ pub use crate::stats::{Stats, MEMORY_NOTE};
 pub mod __private {
     pub use inventory;
 
-    pub use crate::registration::{Descriptor, Registration};
+    pub use crate::registration::{Descriptor, Registration, SingletonType};
     pub use crate::{BoxError, SingletonValue};
 
     /// The factory result of a `factory = path` singleton.
@@ -66,20 +66,6 @@ pub mod __private {
     {
         result.map(SingletonValue::new).map_err(Into::into)
     }
-
-    /// Implemented by every type a singleton can be: the attribute checks it where the type is
-    /// named, so the error points there.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a singleton: it must be `Send + Sync + 'static`",
-        label = "not `Send + Sync`",
-        note = "a singleton is shared by every thread; wrap non-thread-safe parts in `Mutex` or `Arc`"
-    )]
-    pub trait SingletonType: Send + Sync + 'static {}
-
-    impl<T: Send + Sync + 'static> SingletonType for T {}
-
-    #[inline]
-    pub const fn assert_singleton_type<T: SingletonType>() {}
 
     /// A `#[singleton]` without `factory` or `try_factory` is made by `Default`.
     #[diagnostic::on_unimplemented(

@@ -32,6 +32,13 @@ pub struct Descriptor {
     entry: OnceCell<Arc<Entry>>,
 }
 
+/// Implemented by the attribute for each `#[singleton]` type, at the type's name: a type that is
+/// not `Send + Sync + 'static` fails there, once, instead of at every generated use.
+///
+/// Not public API.
+#[doc(hidden)]
+pub trait SingletonType: Send + Sync + 'static {}
+
 /// A `#[singleton]` type, as `inventory` collects it.
 #[doc(hidden)]
 pub struct Registration(pub(crate) &'static Descriptor);
@@ -48,7 +55,7 @@ impl Registration {
 impl Descriptor {
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
-    pub const fn new<T: Send + Sync + 'static>(
+    pub const fn new<T: SingletonType>(
         name: &'static str,
         module_path: &'static str,
         file: &'static str,
@@ -83,7 +90,7 @@ impl Descriptor {
     /// The instance, created by the factory on first use. What `T::try_instance()` calls.
     #[doc(hidden)]
     #[inline]
-    pub fn try_instance<T: Send + Sync + 'static>(&'static self) -> Result<Instance<T>> {
+    pub fn try_instance<T: SingletonType>(&'static self) -> Result<Instance<T>> {
         let entry = self.entry();
         if let Some(live) = &*entry.live.load() {
             return live.access::<T>(self.name);
@@ -102,7 +109,7 @@ impl Descriptor {
     #[doc(hidden)]
     #[inline]
     #[track_caller]
-    pub fn instance<T: Send + Sync + 'static>(&'static self) -> Instance<T> {
+    pub fn instance<T: SingletonType>(&'static self) -> Instance<T> {
         match self.try_instance() {
             Ok(instance) => instance,
             Err(err) => self.fail(err),

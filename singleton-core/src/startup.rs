@@ -240,11 +240,11 @@ impl fmt::Display for Report {
                 }
                 // Numbers right-aligned, words left-aligned.
                 if matches!(i, 3 | 5 | 6) {
-                    text.extend(std::iter::repeat(' ').take(pad));
+                    text.extend(std::iter::repeat_n(' ', pad));
                     text.push_str(cell);
                 } else {
                     text.push_str(cell);
-                    text.extend(std::iter::repeat(' ').take(pad));
+                    text.extend(std::iter::repeat_n(' ', pad));
                 }
             }
             writeln!(f, "{}", text.trim_end())

@@ -48,7 +48,8 @@ fn expand(args: &attr::Args, item: &Item) -> syn::Result<TokenStream> {
             #private::erase::<#ident>(<#ident as #private::DefaultFactory>::make())
         },
     };
-    let assert_type = quote_spanned!(ident.span()=> #private::assert_singleton_type::<#ident>());
+    // Fails here, once, at the type's name, when the type is not `Send + Sync + 'static`.
+    let assert_type = quote_spanned!(ident.span()=> impl #private::SingletonType for #ident {});
 
     let doc_name = format!("The name of this singleton in the registry: `{}`.", name.value());
     let doc_instance = format!(
@@ -71,7 +72,7 @@ fn expand(args: &attr::Args, item: &Item) -> syn::Result<TokenStream> {
 
         #[allow(non_upper_case_globals, clippy::all, clippy::pedantic)]
         const _: () = {
-            #assert_type;
+            #assert_type
 
             fn __singleton_make()
                 -> ::core::result::Result<#private::SingletonValue, #private::BoxError>
