@@ -904,7 +904,6 @@ fn a_failing_factory_caches_nothing_and_is_retried() {
 }
 
 #[test]
-#[ignore = "BUG: a thread that waited on a failed creation stores its own instance in an entry the core already forgot (has() is false afterwards)"]
 fn a_creation_retried_by_a_waiting_thread_is_stored() {
     let core = unlimited();
     let (release_tx, release_rx) = mpsc::channel::<()>();

@@ -323,7 +323,6 @@ fn executes_correlation_id_tags_a_refusal_and_a_creation() {
 }
 
 #[test]
-#[ignore = "BUG: execute's correlation span is debug-level, so a subscriber at INFO gets its warn/info events untagged"]
 fn executes_correlation_id_tags_a_refusal_under_an_info_level_subscriber() {
     let core = SingletonCore::with_clock(RateLimit::new(0, Duration::from_secs(1)), ManualClock::new());
     let events = capture_at(LevelFilter::INFO, || {

@@ -7,7 +7,9 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use once_cell::sync::Lazy;
 
-use crate::entry::{Entry, Live, SingletonValue};
+use crate::entry::{Entry, SingletonValue};
+use crate::instance::AnyInstance;
+use crate::node::{Ref, Retired};
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
 use crate::registration::{Descriptor, Registration};
@@ -140,7 +142,8 @@ impl SingletonCore {
         self.limiter.limit()
     }
 
-    /// Changes the rate limit. Operations admitted so far count against the new limit.
+    /// Changes the rate limit. Operations admitted under the previous limit (the newest
+    /// `max_ops` of them) count against the new one; while unlimited, nothing is recorded.
     pub fn set_rate_limit(&self, limit: RateLimit) {
         self.limiter.set_limit(limit);
     }
@@ -205,10 +208,10 @@ impl SingletonCore {
     }
 
     /// The live instance under `name`, creating a registered one with its factory.
-    fn get_live(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Arc<Live>>> {
+    fn get_live(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Ref>> {
         self.admit(SingletonOperation::Get, name)?;
         let Some(entry) = self.lookup(name)? else { return Ok(None) };
-        if let Some(live) = entry.live.load_full() {
+        if let Some(live) = entry.slot.get(true) {
             return Ok(Some(live));
         }
         let Some(registration) = entry.registration else { return Ok(None) };
@@ -228,7 +231,7 @@ impl SingletonCore {
     pub fn get<T: Send + Sync + 'static>(&self, name: &str) -> Result<Option<Instance<T>>> {
         let want = (TypeId::of::<T>(), std::any::type_name::<T>());
         match self.get_live(name, Some(want))? {
-            Some(live) => live.access::<T>(name).map(Some),
+            Some(live) => Instance::from_ref(live, name).map(Some),
             None => Ok(None),
         }
     }
@@ -273,12 +276,15 @@ impl SingletonCore {
     {
         self.admit(SingletonOperation::Get, name)?;
         let entry = self.entry_or_insert(name)?;
-        if let Some(live) = entry.live.load_full() {
-            return live.access::<T>(name);
+        if let Some(live) = entry.slot.get(true) {
+            return Instance::from_ref(live, name);
         }
         entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
         match creation::get_or_create(&entry, || factory().map(SingletonValue::new).map_err(Into::into)) {
-            Ok(live) => live.access::<T>(name),
+            Ok(live) => {
+                self.reattach(name, &entry);
+                Instance::from_ref(live, name)
+            }
             Err(err) => {
                 self.forget_if_empty(name, &entry);
                 Err(err)
@@ -293,10 +299,19 @@ impl SingletonCore {
         }
         let mut names = self.write();
         if let Some(Named::One(current)) = names.get(name) {
-            if Arc::ptr_eq(current, entry) && current.live.load().is_none() {
+            if Arc::ptr_eq(current, entry) && !current.slot.is_some() {
                 names.remove(name);
             }
         }
+    }
+
+    /// Puts back an unregistered entry that a creation filled after another thread's failed
+    /// creation had removed it (see [`forget_if_empty`](Self::forget_if_empty)).
+    fn reattach(&self, name: &str, entry: &Arc<Entry>) {
+        if entry.registration.is_some() || self.read().contains_key(name) {
+            return;
+        }
+        self.write().entry(name.into()).or_insert_with(|| Named::One(Arc::clone(entry)));
     }
 
     /// SET: stores `value` under `name`, replacing any instance. Its creation time is now and its
@@ -317,16 +332,15 @@ impl SingletonCore {
     /// As [`set`](Self::set).
     pub fn set_value(&self, name: &str, value: SingletonValue) -> Result<()> {
         self.admit(SingletonOperation::Set, name)?;
-        let live = Arc::new(Live::new(value, None));
         let mut names = self.write();
         let entry =
             match names.entry(name.into()).or_insert_with(|| Named::One(Arc::new(Entry::new(name, None)))) {
                 Named::One(entry) => Arc::clone(entry),
                 Named::Ambiguous(all) => return Err(duplicate(name, all)),
             };
-        let outcome = match entry.check_type(live.value.type_id, live.value.type_name) {
-            Ok(()) => Ok(entry.live.swap(Some(live))),
-            Err(err) => Err((err, live)),
+        let outcome = match entry.check_type(value.type_id, value.type_name) {
+            Ok(()) => Ok(entry.slot.swap(Some(value.into_meta(None)))),
+            Err(err) => Err((err, value)),
         };
         drop(names);
         // User values (the replaced instance, or the refused one) are dropped with no lock held:
@@ -356,7 +370,7 @@ impl SingletonCore {
 
     fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
         self.admit(operation, name).is_ok()
-            && matches!(self.lookup(name), Ok(Some(entry)) if entry.live.load().is_some())
+            && matches!(self.lookup(name), Ok(Some(entry)) if entry.slot.is_some())
     }
 
     /// DELETE: removes the instance under `name`. `true` when there was one; `false` when not, when
@@ -369,7 +383,7 @@ impl SingletonCore {
         }
         let mut names = self.write();
         let Some(Named::One(entry)) = names.get(name) else { return false };
-        let removed = entry.live.swap(None);
+        let removed = entry.slot.swap(None);
         if removed.is_some() && entry.registration.is_none() {
             names.remove(name);
         }
@@ -393,7 +407,7 @@ impl SingletonCore {
         if self.admit(operation, "*").is_err() {
             return 0;
         }
-        let mut removed: Vec<Arc<Live>> = Vec::new();
+        let mut removed: Vec<Retired> = Vec::new();
         let mut names = self.write();
         names.retain(|_, named| {
             let entries = match named {
@@ -401,15 +415,16 @@ impl SingletonCore {
                 Named::Ambiguous(all) => all.as_slice(),
             };
             let before = removed.len();
-            removed.extend(entries.iter().filter_map(|e| e.live.swap(None)));
+            removed.extend(entries.iter().filter_map(|e| e.slot.swap(None)));
             // Keep the `#[singleton]` entries, and entries being created right now.
             let emptied = removed.len() > before;
             entries.iter().any(|e| e.registration.is_some()) || !emptied
         });
         drop(names);
         let count = removed.len();
-        removed.sort_unstable_by_key(|live| std::cmp::Reverse(live.seq));
+        removed.sort_unstable_by_key(|live| std::cmp::Reverse(live.seq()));
         for live in removed {
+            // Retires it: the value is dropped here if no handle holds it.
             drop(live);
         }
         count
@@ -460,7 +475,7 @@ impl SingletonCore {
     /// `exists` comes without a name, or `set` without a value.
     pub fn execute(&self, request: Request) -> Result<Response> {
         let span = match &request.correlation_id {
-            Some(id) => tracing::debug_span!("singleton_operation", correlation_id = %id),
+            Some(id) => tracing::info_span!("singleton_operation", correlation_id = %id),
             None => tracing::Span::none(),
         };
         let _entered = span.enter();
@@ -473,10 +488,9 @@ impl SingletonCore {
             (_, false) => "*",
         };
         Ok(match op {
-            SingletonOperation::Get => Response::Value(self.get_live(name, None)?.map(|live| {
-                live.accesses.add(1);
-                live.value.clone()
-            })),
+            SingletonOperation::Get => {
+                Response::Value(self.get_live(name, None)?.map(|live| AnyInstance::new(live, name)))
+            }
             SingletonOperation::Set => {
                 let value = request
                     .value
@@ -496,14 +510,15 @@ impl SingletonCore {
 }
 
 fn row(name: &str, entry: &Entry) -> Option<Row> {
-    let live = entry.live.load_full()?;
+    let live = entry.slot.get(false)?;
+    let meta = live.meta();
     Some(Row {
         name: name.to_owned(),
-        type_name: live.value.type_name,
-        created_at: live.created_at,
-        accesses: live.accesses.get(),
-        size: live.value.size,
-        init_duration: live.init_duration,
+        type_name: meta.type_name,
+        created_at: meta.created_at,
+        accesses: live.accesses(),
+        size: meta.size,
+        init_duration: meta.init_duration,
     })
 }
 

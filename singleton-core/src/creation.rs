@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use once_cell::sync::Lazy;
 
-use crate::entry::{Entry, Live, SingletonValue};
+use crate::entry::{Entry, SingletonValue};
+use crate::node::Ref;
 use crate::{BoxError, Result, SingletonError};
 
 /// Entries are identified by address while they are being created (the creator holds an `Arc`).
@@ -77,15 +78,16 @@ pub(crate) fn unwind_with_cycle(path: Vec<String>, message: String) -> ! {
     panic::resume_unwind(Box::new(message))
 }
 
-/// Returns the entry's live instance, creating it with `make` if there is none.
+/// Returns the entry's live instance (a reference with an access counted), creating it with
+/// `make` if there is none.
 ///
 /// `make` runs at most once per creation, on the calling thread, with no lock held. If it fails
 /// or panics, nothing is stored and the next caller tries again.
 pub(crate) fn get_or_create(
     entry: &Arc<Entry>,
     make: impl FnOnce() -> std::result::Result<SingletonValue, BoxError>,
-) -> Result<Arc<Live>> {
-    if let Some(live) = entry.live.load_full() {
+) -> Result<Ref> {
+    if let Some(live) = entry.slot.get(true) {
         return Ok(live);
     }
     let me = thread::current().id();
@@ -93,7 +95,7 @@ pub(crate) fn get_or_create(
     {
         let mut g = graph();
         loop {
-            if let Some(live) = entry.live.load_full() {
+            if let Some(live) = entry.slot.get(true) {
                 return Ok(live);
             }
             match g.owners.get(&k).copied() {
@@ -119,39 +121,32 @@ pub(crate) fn get_or_create(
     FACTORY_DEPTH.with(|d| d.set(d.get() - 1));
 
     let result = match outcome {
-        Ok(Ok(value)) => Ok(value),
+        // Stored before the claim ends, so a waiter that wakes finds it.
+        Ok(Ok(value)) => Ok(entry.slot.fill(value.into_meta(Some(took)))),
         Ok(Err(source)) => Err(factory_error(&entry.name, source)),
         Err(payload) => match PENDING_CYCLE.with(Cell::take) {
             Some(path) => Err(SingletonError::Cycle { path }),
             None => {
-                release(entry, me, k, None);
+                release(me, k);
                 panic::resume_unwind(payload)
             }
         },
     };
-    match result {
-        Ok(value) => {
-            let live = release(entry, me, k, Some(Live::new(value, Some(took))));
-            let live = live.expect("a successful creation stores its instance");
-            tracing::info!(
-                singleton = &*entry.name,
-                r#type = live.value.type_name,
-                init_ms = took.as_secs_f64() * 1e3,
-                "singleton created"
-            );
-            Ok(live)
-        }
-        Err(err) => {
-            release(entry, me, k, None);
-            tracing::warn!(singleton = &*entry.name, error = %err, "singleton creation failed");
-            Err(err)
-        }
+    release(me, k);
+    match &result {
+        Ok(live) => tracing::info!(
+            singleton = &*entry.name,
+            r#type = live.meta().type_name,
+            init_ms = took.as_secs_f64() * 1e3,
+            "singleton created"
+        ),
+        Err(err) => tracing::warn!(singleton = &*entry.name, error = %err, "singleton creation failed"),
     }
+    result
 }
 
-/// Ends this thread's claim on the entry, stores the new instance (unless a `set` got there
-/// first, which then wins), and wakes the waiters.
-fn release(entry: &Arc<Entry>, me: ThreadId, k: Key, live: Option<Live>) -> Option<Arc<Live>> {
+/// Ends this thread's claim on the entry and wakes the waiters.
+fn release(me: ThreadId, k: Key) {
     let mut g = graph();
     g.owners.remove(&k);
     if let Some(state) = g.threads.get_mut(&me) {
@@ -160,17 +155,8 @@ fn release(entry: &Arc<Entry>, me: ThreadId, k: Key, live: Option<Live>) -> Opti
             g.threads.remove(&me);
         }
     }
-    let stored = live.map(|live| match entry.live.load_full() {
-        Some(existing) => existing,
-        None => {
-            let live = Arc::new(live);
-            entry.live.store(Some(Arc::clone(&live)));
-            live
-        }
-    });
     drop(g);
     CREATED.notify_all();
-    stored
 }
 
 fn forget_wait(g: &mut Graph, me: ThreadId) {

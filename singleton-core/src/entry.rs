@@ -1,33 +1,27 @@
-//! A registry entry: one name, and the live instance it holds (if any) with its statistics.
+//! A registry entry: one name, and the slot of its live instance.
 
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
-
-use crate::counter::StripedCounter;
+use crate::node::{Meta, Slot};
 use crate::registration::Descriptor;
-use crate::{Instance, Result, SingletonError};
+use crate::{Result, SingletonError};
 
-/// A value of any `Send + Sync + 'static` type, with the type facts the registry keeps about it.
-///
-/// It is what [`Request::value`](crate::Request::value) carries for a `set` that arrives as data,
-/// and what a type-erased `get` through [`SingletonCore::execute`](crate::SingletonCore::execute)
-/// returns.
+/// A value of any `Send + Sync + 'static` type, with the type facts the registry keeps about it:
+/// what [`Request::value`](crate::Request::value) carries for a `set` that arrives as data.
 ///
 /// ```
 /// use singleton_kit::SingletonValue;
 ///
 /// let v = SingletonValue::new(42_u64);
 /// assert_eq!(v.type_name(), "u64");
-/// assert_eq!(*v.downcast::<u64>().unwrap(), 42);
+/// assert_eq!(v.downcast_ref::<u64>(), Some(&42));
+/// assert!(v.downcast_ref::<u32>().is_none());
 /// ```
-#[derive(Clone)]
 pub struct SingletonValue {
-    pub(crate) any: Arc<dyn Any + Send + Sync>,
+    pub(crate) value: Box<dyn Any + Send + Sync>,
     pub(crate) type_id: TypeId,
     pub(crate) type_name: &'static str,
     pub(crate) size: usize,
@@ -36,12 +30,8 @@ pub struct SingletonValue {
 impl SingletonValue {
     /// Wraps `value`.
     pub fn new<T: Send + Sync + 'static>(value: T) -> Self {
-        Self::from_arc(Arc::new(value))
-    }
-
-    pub(crate) fn from_arc<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
         Self {
-            any: value,
+            value: Box::new(value),
             type_id: TypeId::of::<T>(),
             type_name: std::any::type_name::<T>(),
             size: std::mem::size_of::<T>(),
@@ -58,9 +48,24 @@ impl SingletonValue {
         self.type_id == TypeId::of::<T>()
     }
 
-    /// The value as an [`Instance<T>`], or `None` when it is not a `T`.
-    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<Instance<T>> {
-        Arc::clone(&self.any).downcast::<T>().ok().map(Instance::from_arc)
+    /// The value, if it is a `T`.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+
+    /// What the registry keeps for this value once it is stored.
+    pub(crate) fn into_meta(self, init_duration: Option<Duration>) -> Meta {
+        let data = (&*self.value as *const (dyn Any + Send + Sync)).cast::<()>();
+        Meta {
+            value: self.value,
+            data,
+            type_id: self.type_id,
+            type_name: self.type_name,
+            size: self.size,
+            created_at: SystemTime::now(),
+            init_duration,
+            seq: CREATION_SEQ.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
@@ -73,53 +78,18 @@ impl fmt::Debug for SingletonValue {
 /// The order in which instances came to be, across every core: `clear` drops newest first.
 static CREATION_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// A live instance and what the registry knows about it. Replaced whole by `set` and by
-/// re-creation, so its counts start at zero with it.
-pub(crate) struct Live {
-    pub(crate) value: SingletonValue,
-    pub(crate) created_at: SystemTime,
-    /// How long the factory ran; `None` for a value stored with `set`.
-    pub(crate) init_duration: Option<Duration>,
-    pub(crate) seq: u64,
-    pub(crate) accesses: StripedCounter,
-}
-
-impl Live {
-    pub(crate) fn new(value: SingletonValue, init_duration: Option<Duration>) -> Self {
-        Self {
-            value,
-            created_at: SystemTime::now(),
-            init_duration,
-            seq: CREATION_SEQ.fetch_add(1, Ordering::Relaxed),
-            accesses: StripedCounter::default(),
-        }
-    }
-
-    /// A counted handle of type `T`.
-    #[inline]
-    pub(crate) fn access<T: Send + Sync + 'static>(&self, name: &str) -> Result<Instance<T>> {
-        let handle = self.value.downcast::<T>().ok_or_else(|| SingletonError::TypeMismatch {
-            name: name.to_owned(),
-            expected: std::any::type_name::<T>(),
-            found: self.value.type_name,
-        })?;
-        self.accesses.add(1);
-        Ok(handle)
-    }
-}
-
 /// One name in a core. A `#[singleton]` type's entry lives as long as its core; an entry made
 /// by `set` or `get_or_create` is removed by `delete` and `clear`.
 pub(crate) struct Entry {
     pub(crate) name: Box<str>,
     /// The `#[singleton]` type that owns this name, if any: it fixes the type and the factory.
     pub(crate) registration: Option<&'static Descriptor>,
-    pub(crate) live: ArcSwapOption<Live>,
+    pub(crate) slot: Slot,
 }
 
 impl Entry {
     pub(crate) fn new(name: &str, registration: Option<&'static Descriptor>) -> Self {
-        Self { name: name.into(), registration, live: ArcSwapOption::empty() }
+        Self { name: name.into(), registration, slot: Slot::empty() }
     }
 
     /// Refuses a value of the wrong type for a registered name.
@@ -140,7 +110,7 @@ impl fmt::Debug for Entry {
         f.debug_struct("Entry")
             .field("name", &self.name)
             .field("registered", &self.registration.is_some())
-            .field("live", &self.live.load().is_some())
+            .field("live", &self.slot.is_some())
             .finish()
     }
 }

@@ -18,22 +18,23 @@
 #![warn(missing_docs)]
 
 mod core;
-mod counter;
 mod creation;
 mod entry;
 mod error;
 mod instance;
 mod name;
+mod node;
 mod operation;
 mod rate_limit;
 mod registration;
 mod startup;
 mod stats;
+mod sync;
 
 pub use crate::core::{manager, SingletonCore};
 pub use crate::entry::SingletonValue;
 pub use crate::error::{BoxError, Result, SingletonError};
-pub use crate::instance::Instance;
+pub use crate::instance::{AnyInstance, Instance};
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
 pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
@@ -46,25 +47,55 @@ pub use crate::stats::{Stats, MEMORY_NOTE};
 // Not public API. What the code that `#[singleton]` writes refers to.
 #[doc(hidden)]
 pub mod __private {
+    use std::marker::PhantomData;
+
     pub use inventory;
 
     pub use crate::registration::{Descriptor, Registration, SingletonType};
     pub use crate::{BoxError, SingletonValue};
 
-    /// The factory result of a `factory = path` singleton.
-    #[inline]
-    pub fn erase<T: Send + Sync + 'static>(value: T) -> Result<SingletonValue, BoxError> {
-        Ok(SingletonValue::new(value))
+    /// The creation function of the `#[singleton]` type `T`, from the factory it was given. The
+    /// factory is passed in rather than called by the generated code, so that a factory of the
+    /// wrong type is an error about the factory, against these bounds.
+    pub struct Of<T>(PhantomData<fn() -> T>);
+
+    impl<T: SingletonType> Of<T> {
+        /// `factory = f`, and no factory (`f` is `Default::default`).
+        #[inline]
+        pub fn factory<F>(f: F) -> Result<SingletonValue, BoxError>
+        where
+            F: FnOnce() -> T,
+        {
+            Ok(SingletonValue::new(f()))
+        }
+
+        /// `try_factory = f`.
+        #[inline]
+        pub fn try_factory<F, E>(f: F) -> Result<SingletonValue, BoxError>
+        where
+            F: FnOnce() -> Result<T, E>,
+            E: FactoryError,
+        {
+            f().map(SingletonValue::new).map_err(FactoryError::into_box_error)
+        }
     }
 
-    /// The factory result of a `try_factory = path` singleton.
-    #[inline]
-    pub fn try_erase<T, E>(result: Result<T, E>) -> Result<SingletonValue, BoxError>
-    where
-        T: Send + Sync + 'static,
-        E: Into<BoxError>,
-    {
-        result.map(SingletonValue::new).map_err(Into::into)
+    /// The error type of a `try_factory`: anything that converts into a [`BoxError`].
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be the error of a `try_factory`: it does not implement `std::error::Error`",
+        label = "this `try_factory` returns `Err({Self})`",
+        note = "implement `std::error::Error` for `{Self}` (it must also be `Send + Sync + 'static`), or return `Result<_, Box<dyn std::error::Error + Send + Sync>>`"
+    )]
+    pub trait FactoryError {
+        /// Boxes the error.
+        fn into_box_error(self) -> BoxError;
+    }
+
+    impl<E: Into<BoxError>> FactoryError for E {
+        #[inline]
+        fn into_box_error(self) -> BoxError {
+            self.into()
+        }
     }
 
     /// A `#[singleton]` without `factory` or `try_factory` is made by `Default`.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{SingletonError, SingletonValue, Stats};
+use crate::{AnyInstance, SingletonError, SingletonValue, Stats};
 
 /// One of the core's name-keyed operations, with the seed design's names.
 ///
@@ -102,7 +102,7 @@ impl FromStr for SingletonOperation {
 /// assert_eq!(*v.downcast::<u32>().unwrap(), 42);
 /// # Ok::<(), singleton_kit::SingletonError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Request {
     pub(crate) operation: SingletonOperation,
     pub(crate) name: Option<String>,
@@ -155,7 +155,7 @@ impl Request {
 #[non_exhaustive]
 pub enum Response {
     /// `get`: the instance, or `None` when there is none.
-    Value(Option<SingletonValue>),
+    Value(Option<AnyInstance>),
     /// `set`: the value was stored.
     Stored,
     /// `has`, `exists`, `delete`, `reset`.

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use once_cell::sync::OnceCell;
 
-use crate::entry::{Entry, Live, SingletonValue};
+use crate::entry::{Entry, SingletonValue};
+use crate::node::Ref;
 use crate::{creation, manager, BoxError, Instance, Result, SingletonError};
 
 /// The static description of one `#[singleton]` type, made at compile time.
@@ -92,15 +93,15 @@ impl Descriptor {
     #[inline]
     pub fn try_instance<T: SingletonType>(&'static self) -> Result<Instance<T>> {
         let entry = self.entry();
-        if let Some(live) = &*entry.live.load() {
-            return live.access::<T>(self.name);
+        match entry.slot.get(true) {
+            Some(live) => Instance::from_ref(live, self.name),
+            None => self.create::<T>(entry),
         }
-        self.create::<T>(entry)
     }
 
     #[cold]
-    fn create<T: Send + Sync + 'static>(&'static self, entry: &Arc<Entry>) -> Result<Instance<T>> {
-        creation::get_or_create(entry, self.create)?.access::<T>(self.name)
+    fn create<T: SingletonType>(&'static self, entry: &Arc<Entry>) -> Result<Instance<T>> {
+        Instance::from_ref(creation::get_or_create(entry, self.create)?, self.name)
     }
 
     /// The instance, created by the factory on first use. What `T::instance()` calls.
@@ -129,8 +130,9 @@ impl Descriptor {
         }
     }
 
-    fn live(&'static self) -> Option<Arc<Live>> {
-        self.entry().live.load_full()
+    /// The current instance, without counting an access.
+    fn live(&'static self) -> Option<Ref> {
+        self.entry().slot.get(false)
     }
 }
 
@@ -215,34 +217,36 @@ impl Registered {
 
     /// `true` when the global core holds an instance.
     pub fn is_created(&self) -> bool {
-        self.0.live().is_some()
+        self.0.entry().slot.is_some()
     }
 
     /// How often the current instance was accessed; 0 when there is none.
     pub fn access_count(&self) -> u64 {
-        self.0.live().map_or(0, |l| l.accesses.get())
+        self.0.live().map_or(0, |l| l.accesses())
     }
 
     /// When the current instance was created (or stored with `set`).
     pub fn created_at(&self) -> Option<SystemTime> {
-        self.0.live().map(|l| l.created_at)
+        self.0.live().map(|l| l.meta().created_at)
     }
 
     /// How long the factory of the current instance ran; `None` when there is no instance or it
     /// was stored with `set`.
     pub fn init_duration(&self) -> Option<Duration> {
-        self.0.live().and_then(|l| l.init_duration)
+        self.0.live().and_then(|l| l.meta().init_duration)
     }
 
     /// Creates the instance if there is none, and returns how long that took (`None` when it
     /// already existed).
     pub(crate) fn create(&self) -> Result<Option<Duration>> {
         let entry = self.0.entry();
-        if entry.live.load().is_some() {
+        if entry.slot.is_some() {
             return Ok(None);
         }
         let live = creation::get_or_create(entry, self.0.create)?;
-        Ok(live.init_duration)
+        let made = live.meta().init_duration;
+        live.release_uncounted();
+        Ok(made)
     }
 }
 
