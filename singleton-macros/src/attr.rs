@@ -1,6 +1,7 @@
 //! Reads `#[singleton(...)]`'s arguments into [`Args`].
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::{Expr, LitStr, Path, Token};
 
@@ -16,31 +17,36 @@ pub struct Args {
 
 const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `crate`";
 
-/// Parses the arguments, reporting every mistake at once rather than the first.
-pub fn parse(tokens: TokenStream) -> syn::Result<Args> {
+/// Parses the arguments, reading every option it can and reporting every mistake at once.
+///
+/// Returns the options it read even when some were wrong, so the later checks still run on them
+/// and their errors are reported together with these.
+pub fn parse(tokens: TokenStream) -> (Args, Option<syn::Error>) {
     let mut args = Args::default();
     let mut errors: Option<syn::Error> = None;
     let parser = syn::meta::parser(|meta| {
         if let Err(err) = option(&mut args, &meta) {
             combine(&mut errors, err);
-            // Skip the value of an option we could not take, to read the ones after it.
-            if meta.input.peek(Token![=]) {
-                let _ = meta.value()?.parse::<Expr>()?;
+            // Skip the rest of an option we could not take, to read the ones after it.
+            while !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                meta.input.parse::<TokenTree>()?;
             }
         }
         Ok(())
     });
-    syn::parse::Parser::parse2(parser, tokens)?;
-    match errors {
-        Some(err) => Err(err),
-        None => Ok(args),
+    if let Err(err) = syn::parse::Parser::parse2(parser, tokens) {
+        combine(&mut errors, err);
     }
+    (args, errors)
 }
 
 fn option(args: &mut Args, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
-    let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+    let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
+        let path = meta.path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>();
+        return Err(unknown(meta, &path.join("::")));
+    };
     let span = syn::spanned::Spanned::span(&meta.path);
-    let repeated = || syn::Error::new(span, format!("`{key}` is given more than once"));
+    let repeated = || syn::Error::new(span, format!("`{key}` is given more than once: keep one"));
     match key.as_str() {
         "factory" => {
             let expr = meta.value()?.parse()?;
@@ -51,11 +57,11 @@ fn option(args: &mut Args, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
             put(&mut args.try_factory, (span, expr)).map_err(|()| repeated())
         }
         "name" => {
-            let lit: LitStr = meta.value()?.parse()?;
+            let lit = name(meta)?;
             put(&mut args.name, lit).map_err(|()| repeated())
         }
         "crate" => {
-            let path: Path = meta.value()?.call(Path::parse_mod_style)?;
+            let path = krate(meta)?;
             put(&mut args.krate, path).map_err(|()| repeated())
         }
         "eager" => {
@@ -64,8 +70,43 @@ fn option(args: &mut Args, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
             }
             put(&mut args.eager, span).map_err(|()| repeated())
         }
-        _ => Err(meta.error(format!("unknown `singleton` option; expected one of {OPTIONS}"))),
+        _ => Err(unknown(meta, &key)),
     }
+}
+
+/// `name = "..."`. Anything but a string literal is an error that shows the literal to write.
+fn name(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        return value.parse();
+    }
+    let expr: Expr = value.parse()?;
+    let example = match &expr {
+        Expr::Path(path) if path.path.get_ident().is_some() => path.to_token_stream().to_string(),
+        _ => "cache".to_owned(),
+    };
+    Err(syn::Error::new_spanned(expr, format!("`name` takes a string literal: write `name = \"{example}\"`")))
+}
+
+/// `crate = path`. A string literal is an error that shows the path to write.
+fn krate(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        let example = match lit.parse_with(Path::parse_mod_style) {
+            Ok(path) => path.to_token_stream().to_string().replace(' ', ""),
+            Err(_) => "singleton_kit".to_owned(),
+        };
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`crate` takes a path, not a string: write `crate = {example}`"),
+        ));
+    }
+    value.call(Path::parse_mod_style)
+}
+
+fn unknown(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Error {
+    meta.error(format!("unknown `singleton` option `{key}`; expected one of {OPTIONS}"))
 }
 
 fn put<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
@@ -76,6 +117,7 @@ fn put<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
     Ok(())
 }
 
+/// Adds `err` to the errors found so far.
 pub fn combine(errors: &mut Option<syn::Error>, err: syn::Error) {
     match errors {
         Some(all) => all.combine(err),

@@ -1,22 +1,32 @@
 //! Writes the code of `#[singleton]`.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
-use syn::{Item, LitStr};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{Expr, Ident, Item, LitStr, Path};
 
-use crate::{attr, case, valid};
+use crate::{attr, case, fallback, valid};
 
 pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
     // On any error, still emit the user's item, so one mistake gives one error rather than
     // "cannot find type" wherever the type is used.
-    match syn::parse2::<Item>(input.clone()) {
-        Ok(item) => match attr::parse(args).and_then(|args| expand(&args, &item)) {
-            Ok(tokens) => tokens,
-            Err(err) => with_error(input, err),
-        },
-        Err(err) => with_error(input, err),
-    }
+    let item = match syn::parse2::<Item>(input.clone()) {
+        Ok(item) => item,
+        Err(err) => return with_error(input, err),
+    };
+    // Every mistake at once: in the arguments, and in how the options and the item fit together.
+    let (args, errors) = attr::parse(args);
+    let err = match (valid::check(&args, &item), errors) {
+        (Ok(target), None) => return expand(&args, &item, &target),
+        (Ok(_), Some(err)) | (Err(err), None) => err,
+        (Err(err), Some(mut all)) => {
+            all.combine(err);
+            all
+        }
+    };
+    // And stand-ins for `instance()` and the rest, so its uses add no errors of their own.
+    let stand_in = fallback::stand_in(&args, &item, &krate(args.krate.as_ref()));
+    let tokens = with_error(input, err);
+    quote!(#tokens #stand_in)
 }
 
 fn with_error(item: TokenStream, err: syn::Error) -> TokenStream {
@@ -24,28 +34,47 @@ fn with_error(item: TokenStream, err: syn::Error) -> TokenStream {
     quote!(#item #err)
 }
 
-fn expand(args: &attr::Args, item: &Item) -> syn::Result<TokenStream> {
-    let valid::Target { ident, vis } = valid::check(args, item)?;
-    let krate = match &args.krate {
+/// Where singleton-kit is: `crate = path`, or the facade.
+pub fn krate(path: Option<&Path>) -> TokenStream {
+    match path {
         Some(path) => path.to_token_stream(),
         None => quote!(::singleton_kit),
-    };
-    let name = match &args.name {
+    }
+}
+
+/// The registry name: `name = "..."`, or the type's name in snake_case.
+pub fn name(args: &attr::Args, ident: &Ident) -> LitStr {
+    match &args.name {
         Some(lit) => lit.clone(),
         None => LitStr::new(&case::snake_case(&ident.to_string()), ident.span()),
-    };
+    }
+}
+
+/// `<Of<T>>::factory(f)` (or `try_factory`), spanned over all of `f`, so a type error in the factory underlines the
+/// whole expression the user wrote.
+fn call_factory(private: &TokenStream, ident: &Ident, method: &str, factory: &Expr) -> TokenStream {
+    let mut tokens = factory.to_token_stream().into_iter();
+    let first = tokens.next().map_or_else(Span::call_site, |token| token.span());
+    let last = tokens.last().map_or(first, |token| token.span());
+    let method = format_ident!("{method}", span = first);
+    // The call's span runs from its first token, the `<`, to its last, the `)`.
+    let mut arg = Group::new(Delimiter::Parenthesis, factory.to_token_stream());
+    arg.set_span(last);
+    quote_spanned!(first=> <#private::Of<#ident>>::#method #arg)
+}
+
+fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenStream {
+    let valid::Target { ident, vis } = *target;
+    let krate = krate(args.krate.as_ref());
+    let name = name(args, ident);
     let eager = args.eager.is_some();
     let private = quote!(#krate::__private);
 
     let make = match (&args.factory, &args.try_factory) {
-        (Some((_, factory)), _) => {
-            quote_spanned!(factory.span()=> #private::erase::<#ident>((#factory)()))
-        }
-        (None, Some((_, factory))) => {
-            quote_spanned!(factory.span()=> #private::try_erase::<#ident, _>((#factory)()))
-        }
+        (Some((_, factory)), _) => call_factory(&private, ident, "factory", factory),
+        (None, Some((_, factory))) => call_factory(&private, ident, "try_factory", factory),
         (None, None) => quote_spanned! {ident.span()=>
-            #private::erase::<#ident>(<#ident as #private::DefaultFactory>::make())
+            <#private::Of<#ident>>::factory(<#ident as #private::DefaultFactory>::make)
         },
     };
     // Fails here, once, at the type's name, when the type is not `Send + Sync + 'static`.
@@ -67,7 +96,7 @@ fn expand(args: &attr::Args, item: &Item) -> syn::Result<TokenStream> {
         name.value()
     );
 
-    Ok(quote! {
+    quote! {
         #item
 
         #[allow(non_upper_case_globals, clippy::all, clippy::pedantic)]
@@ -113,5 +142,5 @@ fn expand(args: &attr::Args, item: &Item) -> syn::Result<TokenStream> {
                 }
             }
         };
-    })
+    }
 }

@@ -6,6 +6,7 @@
 mod attr;
 mod case;
 mod expand;
+mod fallback;
 mod valid;
 
 use proc_macro::TokenStream;

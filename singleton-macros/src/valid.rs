@@ -1,7 +1,7 @@
 //! The rules that involve more than one token: option combinations, the item's shape, the name.
 
 use syn::spanned::Spanned;
-use syn::{Item, LitStr};
+use syn::{GenericParam, Generics, Item, LitStr};
 
 use crate::attr::{combine, Args};
 
@@ -34,20 +34,8 @@ pub fn check<'a>(args: &Args, item: &'a Item) -> syn::Result<Target<'a>> {
         }
     };
     if let Some((_, _, generics)) = target {
-        if let Some(param) = generics.params.first() {
-            combine(
-                &mut errors,
-                syn::Error::new(
-                    param.span(),
-                    "a `#[singleton]` type cannot be generic: a singleton has one instance per type, \
-                     so declare a concrete type (e.g. `struct IntCache(Cache<i32>);`)",
-                ),
-            );
-        } else if let Some(clause) = &generics.where_clause {
-            combine(
-                &mut errors,
-                syn::Error::new(clause.span(), "a `#[singleton]` type cannot have a `where` clause"),
-            );
+        for err in check_generics(generics) {
+            combine(&mut errors, err);
         }
     }
     match (errors, target) {
@@ -55,6 +43,35 @@ pub fn check<'a>(args: &Args, item: &'a Item) -> syn::Result<Target<'a>> {
         (None, Some((ident, vis, _))) => Ok(Target { ident, vis }),
         (None, None) => unreachable!("an item that is not a struct or enum is an error"),
     }
+}
+
+/// A singleton has one instance per type, and that instance lives for the whole program.
+fn check_generics(generics: &Generics) -> Vec<syn::Error> {
+    let mut errors = Vec::new();
+    if let Some(lifetime) = generics.lifetimes().next() {
+        let lifetime = &lifetime.lifetime;
+        errors.push(syn::Error::new(
+            lifetime.span(),
+            format!("a singleton is `'static`: own the data, e.g. `String` instead of `&{lifetime} str`"),
+        ));
+    }
+    let param = generics.params.iter().find(|param| !matches!(param, GenericParam::Lifetime(_)));
+    if let Some(param) = param {
+        errors.push(syn::Error::new(
+            param.span(),
+            "a `#[singleton]` type cannot be generic: a singleton has one instance per type, \
+             so declare a concrete type (e.g. `struct IntCache(Cache<i32>);`)",
+        ));
+    }
+    if errors.is_empty() {
+        if let Some(clause) = &generics.where_clause {
+            errors.push(syn::Error::new(
+                clause.where_token.span,
+                "a `#[singleton]` type cannot have a `where` clause: remove it",
+            ));
+        }
+    }
+    errors
 }
 
 fn wrong_item(item: &Item) -> syn::Error {

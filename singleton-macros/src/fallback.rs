@@ -1,0 +1,37 @@
+//! What `#[singleton]` adds next to its error: stand-ins for the items it would have generated.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Item;
+
+use crate::{attr, expand};
+
+/// The generated associated items with the same signatures and unreachable bodies, so the uses
+/// of `T::instance()` elsewhere type-check and the attribute's own error is the only one.
+/// Nothing when the item is not a struct or an enum. (thiserror's `fallback.rs` does the same.)
+pub fn stand_in(args: &attr::Args, item: &Item, krate: &TokenStream) -> TokenStream {
+    let (ident, vis, generics) = match item {
+        Item::Struct(s) => (&s.ident, &s.vis, &s.generics),
+        Item::Enum(e) => (&e.ident, &e.vis, &e.generics),
+        _ => return TokenStream::new(),
+    };
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let name = expand::name(args, ident);
+    quote! {
+        #[automatically_derived]
+        #[allow(missing_docs, clippy::all, clippy::pedantic)]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            #vis const SINGLETON_NAME: &'static str = #name;
+
+            #vis fn instance() -> #krate::Instance<Self> {
+                ::core::unreachable!()
+            }
+
+            #vis fn try_instance()
+                -> ::core::result::Result<#krate::Instance<Self>, #krate::SingletonError>
+            {
+                ::core::unreachable!()
+            }
+        }
+    }
+}
