@@ -47,10 +47,18 @@ use crate::sync::{fence, AtomicPtr, AtomicU64, Ordering, UnsafeCell};
 
 /// How many counter stripes a node has: a power of two about the core count of the machines a
 /// singleton's accessor is hammered on; more threads share stripes (still exact, just contended).
+#[cfg(not(loom))]
 pub(crate) const STRIPES: usize = 8;
+/// Fewer under loom, to keep the explored interleavings in bounds.
+#[cfg(loom)]
+pub(crate) const STRIPES: usize = 2;
 
 const DEAD: u64 = 1 << 63;
+#[cfg(not(test))]
 const HANDLE_SHIFT: u32 = 35;
+/// A tiny access field in unit tests, so that they go through the spill path all the time.
+#[cfg(test)]
+const HANDLE_SHIFT: u32 = 3;
 const HANDLE: u64 = 1 << HANDLE_SHIFT;
 const HANDLES: u64 = ((1 << 28) - 1) << HANDLE_SHIFT;
 const ACCESSES: u64 = (1 << HANDLE_SHIFT) - 1;
@@ -97,23 +105,20 @@ unsafe impl Send for Node {}
 unsafe impl Sync for Node {}
 
 impl Node {
-    fn new_dead() -> Self {
-        Self {
-            stripes: std::array::from_fn(|_| Stripe {
-                word: AtomicU64::new(DEAD),
-                spilled: AtomicU64::new(0),
-            }),
-            central: AtomicU64::new(0),
-            meta: UnsafeCell::new(None),
-        }
-    }
-
     /// Fills a node (from the pool, or new) with `meta` and makes it live. The returned pointer
     /// is the publisher's reference: store it in a [`Slot`], which retires it when it lets go.
     fn publish(meta: Meta) -> NonNull<Node> {
-        let node = pool::take().unwrap_or_else(|| NonNull::from(Box::leak(Box::new(Node::new_dead()))));
-        // SAFETY: a node from the pool or a new one has every stripe DEAD and no handle, so no
-        // other thread reads `meta` until the stores below publish it.
+        let Some(node) = pool::take() else {
+            let live = |_| Stripe { word: AtomicU64::new(0), spilled: AtomicU64::new(0) };
+            let node = Node {
+                stripes: std::array::from_fn(live),
+                central: AtomicU64::new(BIAS),
+                meta: UnsafeCell::new(Some(meta)),
+            };
+            return NonNull::from(Box::leak(Box::new(node)));
+        };
+        // SAFETY: a node from the pool has every stripe DEAD and no handle, so no other thread
+        // reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
         n.central.store(BIAS, Ordering::Relaxed);
@@ -146,7 +151,7 @@ impl Node {
                 next += 1;
             }
             // Acquire: see `meta` as the publisher wrote it.
-            match stripe.word.compare_exchange_weak(w, next, Ordering::Acquire, Ordering::Relaxed) {
+            match stripe.word.compare_exchange(w, next, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => {
                     if spill {
                         stripe.spilled.fetch_add(ACCESSES + 1, Ordering::Relaxed);
@@ -172,8 +177,9 @@ impl Node {
             debug_assert_eq!(w & DEAD, 0, "a node retired twice");
             handles += (w & HANDLES) >> HANDLE_SHIFT;
         }
-        n.central.fetch_add(handles, Ordering::Relaxed);
-        if n.central.fetch_sub(BIAS, Ordering::AcqRel) == BIAS {
+        // Add the frozen handles and take away the bias, in one step.
+        let unbias = BIAS - handles;
+        if n.central.fetch_sub(unbias, Ordering::AcqRel) == unbias {
             // SAFETY: central reached zero: no handle is left and none can be taken.
             unsafe { Node::free(node) }
         }
@@ -257,12 +263,8 @@ impl Ref {
                 return;
             }
             let unaccess = u64::from(w & ACCESSES > 0);
-            match stripe.word.compare_exchange_weak(
-                w,
-                w - HANDLE - unaccess,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match stripe.word.compare_exchange(w, w - HANDLE - unaccess, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => {
                     if unaccess == 0 {
                         // The access went to `spilled` when the field overflowed.
@@ -290,7 +292,7 @@ impl Clone for Ref {
                 return Ref { node: self.node, stripe: CENTRAL };
             }
             assert!(w & HANDLES != HANDLES, "too many singleton handles alive on one thread");
-            match stripe.word.compare_exchange_weak(w, w + HANDLE, Ordering::Relaxed, Ordering::Relaxed) {
+            match stripe.word.compare_exchange(w, w + HANDLE, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ref { node: self.node, stripe: s as u8 },
                 Err(actual) => w = actual,
             }
@@ -334,7 +336,7 @@ impl Slot {
             let node = NonNull::new(self.ptr.load(Ordering::Acquire))?;
             let Some(r) = Node::try_acquire(node, access) else {
                 // Retired under us (the slot has moved on): look again.
-                std::hint::spin_loop();
+                crate::sync::spin();
                 continue;
             };
             if self.ptr.load(Ordering::Acquire) == node.as_ptr() {
@@ -411,6 +413,7 @@ impl Drop for Retired {
 }
 
 /// The calling thread's stripe: threads are numbered in the order they first take a handle.
+#[cfg(not(loom))]
 #[inline]
 fn stripe_index() -> usize {
     use std::cell::Cell;
@@ -429,6 +432,20 @@ fn stripe_index() -> usize {
     })
 }
 
+/// Under loom: model threads numbered afresh in every explored execution.
+#[cfg(loom)]
+fn stripe_index() -> usize {
+    use loom::sync::atomic::AtomicUsize;
+    loom::lazy_static! {
+        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+    }
+    loom::thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    INDEX.with(|i| *i)
+}
+
+#[cfg(not(loom))]
 mod pool {
     use std::ptr::NonNull;
     use std::sync::{Mutex, PoisonError};
@@ -449,3 +466,21 @@ mod pool {
         FREE.lock().unwrap_or_else(PoisonError::into_inner).0.push(node);
     }
 }
+
+/// Under loom, atomics cannot outlive one explored execution, so nodes are not reused (and are
+/// leaked, as a stale reader may still look at them).
+#[cfg(loom)]
+mod pool {
+    use std::ptr::NonNull;
+
+    use super::Node;
+
+    pub(super) fn take() -> Option<NonNull<Node>> {
+        None
+    }
+
+    pub(super) fn give(_node: NonNull<Node>) {}
+}
+
+#[cfg(test)]
+mod tests;

@@ -30,3 +30,13 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Waits a moment in a retry loop (under loom: lets the other threads run, which the model needs
+/// to make progress).
+#[inline]
+pub(crate) fn spin() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}

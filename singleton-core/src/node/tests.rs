@@ -1,0 +1,186 @@
+//! The node protocol: values dropped exactly once, never while a handle holds them, with exact
+//! access counts. Run natively, under miri, and (the `loom_` tests) under loom.
+
+use super::*;
+use crate::entry::SingletonValue;
+
+#[cfg(loom)]
+use loom::sync::{atomic::AtomicUsize, Arc};
+#[cfg(not(loom))]
+use std::sync::{atomic::AtomicUsize, Arc};
+
+/// A value that counts its drops.
+struct Probe {
+    drops: Arc<AtomicUsize>,
+    id: usize,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn probe(drops: &Arc<AtomicUsize>, id: usize) -> Meta {
+    SingletonValue::new(Probe { drops: Arc::clone(drops), id }).into_meta(None)
+}
+
+fn id_of(r: &Ref) -> usize {
+    // SAFETY: every value in these tests is a `Probe`.
+    unsafe { &*r.meta().data.cast::<Probe>() }.id
+}
+
+#[cfg(not(loom))]
+mod native {
+    use super::*;
+
+    #[test]
+    fn a_handle_keeps_the_value_after_the_slot_lets_go() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::empty();
+        drop(slot.fill(probe(&drops, 1)));
+        let h = slot.get(true).unwrap();
+        drop(slot.swap(None));
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "a handle is alive");
+        assert_eq!(id_of(&h), 1);
+        let h2 = h.clone(); // on a retired node: counted centrally
+        drop(h);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(h2);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(slot.get(true).is_none());
+    }
+
+    #[test]
+    fn the_value_is_dropped_when_retired_without_handles() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::empty();
+        slot.swap(Some(probe(&drops, 1)));
+        let replaced = slot.swap(Some(probe(&drops, 2)));
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "not retired until the caller drops it");
+        drop(replaced);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "dropping the slot retires its node");
+    }
+
+    #[test]
+    fn accesses_are_counted_through_the_spill() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::empty();
+        slot.swap(Some(probe(&drops, 1)));
+        // Far more than the test build's 3-bit access field holds.
+        for _ in 0..1000 {
+            drop(slot.get(true));
+        }
+        let r = slot.get(false).unwrap();
+        assert_eq!(r.accesses(), 1000);
+        let counted = slot.get(true).unwrap();
+        counted.release_uncounted();
+        assert_eq!(r.accesses(), 1000, "an uncounted release takes its access back");
+    }
+
+    #[test]
+    fn fill_keeps_a_value_that_was_set_first() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::empty();
+        slot.swap(Some(probe(&drops, 1)));
+        let r = slot.fill(probe(&drops, 2));
+        assert_eq!(id_of(&r), 1);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "the losing value is dropped");
+    }
+
+    #[test]
+    fn threads_racing_replacements_drop_every_value_exactly_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::empty();
+        let made = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                let (slot, drops, made) = (&slot, &drops, &made);
+                s.spawn(move || {
+                    let mut held = Vec::new();
+                    for i in 0..2_000 {
+                        if t == 0 && i % 7 == 0 {
+                            made.fetch_add(1, Ordering::SeqCst);
+                            drop(slot.swap(Some(probe(drops, i))));
+                        } else if let Some(r) = slot.get(i % 2 == 0) {
+                            let _ = id_of(&r);
+                            if i % 5 == 0 {
+                                held.push(r.clone());
+                            }
+                            if held.len() > 16 {
+                                held.clear();
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), made.load(Ordering::SeqCst));
+    }
+}
+
+#[cfg(loom)]
+mod loom_models {
+    use super::*;
+    use loom::thread;
+
+    #[test]
+    fn loom_retire_races_with_get_and_drop() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::empty());
+            slot.swap(Some(probe(&drops, 1)));
+            let reader = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || {
+                    if let Some(r) = slot.get(true) {
+                        assert_eq!(id_of(&r), 1);
+                    }
+                })
+            };
+            drop(slot.swap(None));
+            reader.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn loom_clone_races_with_retire() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::empty());
+            slot.swap(Some(probe(&drops, 1)));
+            let h = slot.get(false).unwrap();
+            let cloner = thread::spawn(move || {
+                let h2 = h.clone();
+                drop(h);
+                assert_eq!(id_of(&h2), 1);
+            });
+            drop(slot.swap(None));
+            cloner.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn loom_fill_races_with_replace() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::empty());
+            let filler = {
+                let (slot, drops) = (Arc::clone(&slot), Arc::clone(&drops));
+                thread::spawn(move || {
+                    let r = slot.fill(probe(&drops, 1));
+                    let _ = id_of(&r);
+                })
+            };
+            drop(slot.swap(Some(probe(&drops, 2))));
+            filler.join().unwrap();
+            drop(slot.swap(None));
+            assert_eq!(drops.load(Ordering::SeqCst), 2);
+        });
+    }
+}
