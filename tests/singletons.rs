@@ -299,3 +299,32 @@ fn singletons_of_other_crates_are_registered() {
     assert_eq!(extra_singletons::RemoteClient::instance().id, 7);
     assert_eq!(extra_singletons::RemoteConfig::SINGLETON_NAME, "remote_config");
 }
+
+// Two factories that each wait for the other to have started: they finish only if unrelated
+// singletons are created in parallel (a creation lock held across factories would time out).
+static PAR_STARTED: (AtomicUsize, AtomicUsize) = (AtomicUsize::new(0), AtomicUsize::new(0));
+
+fn wait_for(flag: &AtomicUsize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while flag.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other factory never started: creations are serialised"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[singleton(factory = || { PAR_STARTED.0.store(1, Ordering::SeqCst); wait_for(&PAR_STARTED.1); ParA })]
+pub struct ParA;
+
+#[singleton(factory = || { PAR_STARTED.1.store(1, Ordering::SeqCst); wait_for(&PAR_STARTED.0); ParB })]
+pub struct ParB;
+
+#[test]
+fn unrelated_singletons_are_created_in_parallel() {
+    let a = std::thread::spawn(|| drop(ParA::instance()));
+    let b = std::thread::spawn(|| drop(ParB::instance()));
+    a.join().unwrap();
+    b.join().unwrap();
+}
