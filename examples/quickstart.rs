@@ -44,7 +44,9 @@ pub struct SecurityValidator {
 impl SecurityValidator {
     fn load() -> Result<Self, std::num::ParseIntError> {
         let max_rules: usize = "2".parse()?;
-        Ok(Self { blocked: ["DROP TABLE", "<script>"].into_iter().take(max_rules).map(String::from).collect() })
+        Ok(Self {
+            blocked: ["DROP TABLE", "<script>"].into_iter().take(max_rules).map(String::from).collect(),
+        })
     }
 
     fn allows(&self, input: &str) -> bool {

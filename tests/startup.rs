@@ -13,7 +13,7 @@ use singleton_kit::{manager, singleton, Instance, RateLimit, SingletonError};
 static WARM_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[singleton(eager, factory = Warm::new)]
-pub struct Warm(u8);
+pub struct Warm(pub u8);
 
 impl Warm {
     fn new() -> Self {
@@ -26,10 +26,10 @@ impl Warm {
 pub struct ColdFail;
 
 #[singleton(eager, factory = || AlsoWarm(2))]
-pub struct AlsoWarm(u8);
+pub struct AlsoWarm(pub u8);
 
 #[singleton(factory = || Lazy(3))]
-pub struct Lazy(u8);
+pub struct Lazy(pub u8);
 
 // Two types that claim one name.
 #[singleton(name = "shared_name", factory = || First(1))]
