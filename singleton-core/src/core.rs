@@ -3,7 +3,10 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::{ArcSwap, Guard};
 
 use once_cell::sync::Lazy;
 
@@ -17,9 +20,69 @@ use crate::stats::{Row, Stats};
 use crate::{creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
 
 /// What a name points at: one entry, or several `#[singleton]` types that claim the same name.
+#[derive(Clone)]
 enum Named {
     One(Arc<Entry>),
     Ambiguous(Vec<Arc<Entry>>),
+}
+
+type NameMap = HashMap<Box<str>, Named, foldhash::fast::RandomState>;
+
+/// The name → entry map: read without a lock, written copy-on-write.
+///
+/// Reads (every `get`, `has`, `stats`) load the current map through `arc-swap`, which writes no
+/// shared cache line, so name-keyed reads scale with threads; an `RwLock` makes every reader write
+/// its reader count. Writers are serialised by a mutex, and only those that add or remove a name
+/// copy the map (`set` of an existing name, `delete` of a `#[singleton]`'s instance do not): names
+/// are added rarely and read constantly. `foldhash` hashes a short name several times faster than
+/// SipHash and keeps a per-process seed.
+struct Names {
+    map: ArcSwap<NameMap>,
+    writer: Mutex<()>,
+}
+
+impl Names {
+    fn new(map: NameMap) -> Self {
+        Self { map: ArcSwap::from_pointee(map), writer: Mutex::new(()) }
+    }
+
+    fn write(&self) -> NamesWriter<'_> {
+        // The writer lock guards no data of its own: a panic elsewhere cannot leave it inconsistent.
+        let lock = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        NamesWriter { names: self, current: self.map.load_full(), changed: None, _lock: lock }
+    }
+}
+
+/// Exclusive access to the map: reads see the current map, the first change copies it, and the
+/// copy is published when the writer is dropped.
+struct NamesWriter<'a> {
+    names: &'a Names,
+    current: Arc<NameMap>,
+    changed: Option<NameMap>,
+    _lock: MutexGuard<'a, ()>,
+}
+
+impl Deref for NamesWriter<'_> {
+    type Target = NameMap;
+
+    fn deref(&self) -> &NameMap {
+        self.changed.as_ref().unwrap_or(&self.current)
+    }
+}
+
+impl DerefMut for NamesWriter<'_> {
+    fn deref_mut(&mut self) -> &mut NameMap {
+        let current = &self.current;
+        self.changed.get_or_insert_with(|| NameMap::clone(current))
+    }
+}
+
+impl Drop for NamesWriter<'_> {
+    fn drop(&mut self) {
+        if let Some(changed) = self.changed.take() {
+            self.names.map.store(Arc::new(changed));
+        }
+    }
 }
 
 /// A registry of singletons with name-keyed management operations under a rate limit: the
@@ -60,7 +123,7 @@ enum Named {
 /// ```
 pub struct SingletonCore {
     limiter: Limiter,
-    names: RwLock<HashMap<Box<str>, Named>>,
+    names: Names,
     /// The `#[singleton]` types' entries, fixed when the core is made.
     by_type: HashMap<TypeId, Arc<Entry>>,
 }
@@ -117,7 +180,7 @@ impl SingletonCore {
     /// An isolated core whose rate limiter reads `clock` (a [`ManualClock`](crate::ManualClock)
     /// in tests).
     pub fn with_clock(limit: RateLimit, clock: impl Clock) -> Self {
-        let mut names: HashMap<Box<str>, Named> = HashMap::new();
+        let mut names = NameMap::default();
         let mut by_type = HashMap::new();
         for registration in inventory::iter::<Registration> {
             let descriptor: &'static Descriptor = registration.0;
@@ -134,7 +197,7 @@ impl SingletonCore {
                 }
             };
         }
-        Self { limiter: Limiter::new(limit, Arc::new(clock)), names: RwLock::new(names), by_type }
+        Self { limiter: Limiter::new(limit, Arc::new(clock)), names: Names::new(names), by_type }
     }
 
     /// The rate limit in force.
@@ -152,13 +215,12 @@ impl SingletonCore {
         self.by_type.get(&(descriptor.type_id)()).cloned()
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<Box<str>, Named>> {
-        // Every change under the lock is one map operation: a panic cannot leave it half-done.
-        self.names.read().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self) -> Guard<Arc<NameMap>> {
+        self.names.map.load()
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Box<str>, Named>> {
-        self.names.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> NamesWriter<'_> {
+        self.names.write()
     }
 
     /// Checks the name, then takes a rate-limit slot, then logs the operation.
@@ -200,8 +262,11 @@ impl SingletonCore {
         if let Some(entry) = self.lookup(name)? {
             return Ok(entry);
         }
-        match self.write().entry(name.into()).or_insert_with(|| Named::One(Arc::new(Entry::new(name, None))))
-        {
+        let mut names = self.write();
+        if let Some(Named::One(entry)) = names.get(name) {
+            return Ok(Arc::clone(entry));
+        }
+        match names.entry(name.into()).or_insert_with(|| Named::One(Arc::new(Entry::new(name, None)))) {
             Named::One(entry) => Ok(Arc::clone(entry)),
             Named::Ambiguous(all) => Err(duplicate(name, all)),
         }
@@ -210,10 +275,15 @@ impl SingletonCore {
     /// The live instance under `name`, creating a registered one with its factory.
     fn get_live(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Ref>> {
         self.admit(SingletonOperation::Get, name)?;
-        let Some(entry) = self.lookup(name)? else { return Ok(None) };
-        if let Some(live) = entry.slot.get(true) {
-            return Ok(Some(live));
-        }
+        let entry = match self.read().get(name) {
+            None => return Ok(None),
+            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
+            // The common case takes its handle while the map is loaded, cloning no `Arc`.
+            Some(Named::One(entry)) => match entry.slot.get(true) {
+                Some(live) => return Ok(Some(live)),
+                None => Arc::clone(entry),
+            },
+        };
         let Some(registration) = entry.registration else { return Ok(None) };
         if let Some((type_id, type_name)) = want {
             entry.check_type(type_id, type_name)?;
@@ -311,7 +381,10 @@ impl SingletonCore {
         if entry.registration.is_some() || self.read().contains_key(name) {
             return;
         }
-        self.write().entry(name.into()).or_insert_with(|| Named::One(Arc::clone(entry)));
+        let mut names = self.write();
+        if !names.contains_key(name) {
+            names.insert(name.into(), Named::One(Arc::clone(entry)));
+        }
     }
 
     /// SET: stores `value` under `name`, replacing any instance. Its creation time is now and its
@@ -333,11 +406,15 @@ impl SingletonCore {
     pub fn set_value(&self, name: &str, value: SingletonValue) -> Result<()> {
         self.admit(SingletonOperation::Set, name)?;
         let mut names = self.write();
-        let entry =
-            match names.entry(name.into()).or_insert_with(|| Named::One(Arc::new(Entry::new(name, None)))) {
-                Named::One(entry) => Arc::clone(entry),
-                Named::Ambiguous(all) => return Err(duplicate(name, all)),
-            };
+        let entry = match names.get(name) {
+            Some(Named::One(entry)) => Arc::clone(entry),
+            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
+            None => {
+                let entry = Arc::new(Entry::new(name, None));
+                names.insert(name.into(), Named::One(Arc::clone(&entry)));
+                entry
+            }
+        };
         let outcome = match entry.check_type(value.type_id, value.type_name) {
             Ok(()) => Ok(entry.slot.swap(Some(value.into_meta(None)))),
             Err(err) => Err((err, value)),
@@ -370,7 +447,7 @@ impl SingletonCore {
 
     fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
         self.admit(operation, name).is_ok()
-            && matches!(self.lookup(name), Ok(Some(entry)) if entry.slot.is_some())
+            && matches!(self.read().get(name), Some(Named::One(entry)) if entry.slot.is_some())
     }
 
     /// DELETE: removes the instance under `name`. `true` when there was one; `false` when not, when
@@ -383,6 +460,7 @@ impl SingletonCore {
         }
         let mut names = self.write();
         let Some(Named::One(entry)) = names.get(name) else { return false };
+        let entry = Arc::clone(entry);
         let removed = entry.slot.swap(None);
         if removed.is_some() && entry.registration.is_none() {
             names.remove(name);

@@ -48,24 +48,33 @@ unsafe impl<T: ?Sized + Send + Sync> Send for Instance<T> {}
 unsafe impl<T: ?Sized + Send + Sync> Sync for Instance<T> {}
 
 impl<T: 'static> Instance<T> {
+    /// A handle from a counted reference, if the instance is a `T`; otherwise `Err` gives the
+    /// reference back.
+    #[inline]
+    pub(crate) fn try_from_ref(node: Ref) -> std::result::Result<Self, Ref> {
+        let meta = node.meta();
+        if meta.type_id != TypeId::of::<T>() {
+            return Err(node);
+        }
+        // SAFETY: `data` points at the boxed value, which is a `T` (checked just now), and stays
+        // put until the node is freed, which `node` prevents.
+        let data = unsafe { NonNull::new_unchecked(meta.data.cast::<T>().cast_mut()) };
+        Ok(Self { data, node, _owns: PhantomData })
+    }
+
     /// A handle from a counted reference, if the instance is a `T`; otherwise the reference is
     /// released without counting the access, and the error names `name`.
     #[inline]
     pub(crate) fn from_ref(node: Ref, name: &str) -> Result<Self> {
-        let meta = node.meta();
-        if meta.type_id == TypeId::of::<T>() {
-            // SAFETY: `data` points at the boxed value, which is a `T` (checked just now), and
-            // stays put until the node is freed, which `node` prevents.
-            let data = unsafe { NonNull::new_unchecked(meta.data.cast::<T>().cast_mut()) };
-            return Ok(Self { data, node, _owns: PhantomData });
-        }
-        let err = SingletonError::TypeMismatch {
-            name: name.to_owned(),
-            expected: std::any::type_name::<T>(),
-            found: meta.type_name,
-        };
-        node.release_uncounted();
-        Err(err)
+        Self::try_from_ref(node).map_err(|node| {
+            let err = SingletonError::TypeMismatch {
+                name: name.to_owned(),
+                expected: std::any::type_name::<T>(),
+                found: node.meta().type_name,
+            };
+            node.release_uncounted();
+            err
+        })
     }
 }
 
