@@ -16,6 +16,7 @@ pub const MAX_NAME_LEN: usize = 256;
 /// assert!(validate_name("   ").is_err());
 /// assert!(validate_name("a\nb").is_err());
 /// ```
+#[inline]
 pub fn validate_name(name: &str) -> Result<()> {
     // The common case, checked byte by byte: printable ASCII and spaces, not only spaces.
     let bytes = name.as_bytes();

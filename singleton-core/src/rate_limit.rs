@@ -196,10 +196,15 @@ impl Limiter {
     }
 
     /// Admits one operation, or says how long until a slot frees.
+    #[inline]
     pub(crate) fn try_acquire(&self) -> Result<(), Duration> {
         if self.unlimited.load(Ordering::Relaxed) {
             return Ok(());
         }
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), Duration> {
         let mut w = self.lock();
         let Some(max) = w.limit.max_ops else { return Ok(()) };
         let window = duration_nanos(w.limit.window);
