@@ -51,10 +51,6 @@ impl View<'_> {
         self.core.registered.get(name).or_else(|| self.dynamic().get(name))
     }
 
-    fn contains_key(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
     fn iter(&self) -> impl Iterator<Item = (&Box<str>, &Named)> {
         self.core.registered.iter().chain(self.dynamic().iter())
     }
@@ -399,45 +395,38 @@ impl SingletonCore {
         F: FnOnce() -> std::result::Result<T, E>,
     {
         self.admit(SingletonOperation::Get, name)?;
-        let entry = self.entry_or_insert(name)?;
-        if let Some(live) = entry.slot.get(true) {
-            return Instance::from_ref(live, name);
-        }
-        entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
-        match creation::get_or_create(&entry, || factory().map(SingletonValue::new).map_err(Into::into)) {
-            Ok(live) => {
-                self.reattach(name, &entry);
-                Instance::from_ref(live, name)
+        let mut make = move || factory().map(SingletonValue::new).map_err(Into::into);
+        loop {
+            let entry = self.entry_or_insert(name)?;
+            if let Some(live) = entry.slot.get(true) {
+                return Instance::from_ref(live, name);
             }
-            Err(err) => {
-                self.forget_if_empty(name, &entry);
-                Err(err)
+            entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
+            // A factory that fails or panics leaves no empty entry behind.
+            let mut forget = ForgetIfEmpty { core: self, name, entry: Some(&entry) };
+            match creation::get_or_create_attached(&entry, make) {
+                Ok(Ok(live)) => {
+                    forget.entry = None;
+                    return Instance::from_ref(live, name);
+                }
+                Ok(Err(err)) => return Err(err),
+                // The entry was removed from the map meanwhile: look the name up again.
+                Err(back) => make = back,
             }
         }
     }
 
-    /// Removes an unregistered entry that a failed creation left without an instance.
+    /// Removes an entry that is not a `#[singleton]` type's, if it holds no instance and nobody
+    /// is creating it or waiting for it.
     fn forget_if_empty(&self, name: &str, entry: &Arc<Entry>) {
         if entry.registration.is_some() {
             return;
         }
         let mut names = self.write();
         if let Some(Named::One(current)) = names.get(name) {
-            if Arc::ptr_eq(current, entry) && !current.slot.is_some() {
+            if Arc::ptr_eq(current, entry) && !current.slot.is_some() && creation::detach_if_idle(current) {
                 names.remove(name);
             }
-        }
-    }
-
-    /// Puts back an unregistered entry that a creation filled after another thread's failed
-    /// creation had removed it (see [`forget_if_empty`](Self::forget_if_empty)).
-    fn reattach(&self, name: &str, entry: &Arc<Entry>) {
-        if entry.registration.is_some() || self.read().contains_key(name) {
-            return;
-        }
-        let mut names = self.write();
-        if !names.contains_key(name) {
-            names.insert(name.into(), Named::One(Arc::clone(entry)));
         }
     }
 
@@ -518,7 +507,7 @@ impl SingletonCore {
         };
         let entry = Arc::clone(entry);
         let removed = entry.slot.swap(None);
-        if removed.is_some() && entry.registration.is_none() {
+        if removed.is_some() && entry.registration.is_none() && creation::detach_if_idle(&entry) {
             names.remove(name);
         }
         drop(names);
@@ -545,10 +534,9 @@ impl SingletonCore {
         let mut removed: Vec<Retired> =
             self.registered.values().flat_map(Named::entries).filter_map(|e| e.slot.swap(None)).collect();
         names.retain(|_, named| {
-            let before = removed.len();
             removed.extend(named.entries().iter().filter_map(|e| e.slot.swap(None)));
-            // Keep entries being created right now.
-            removed.len() == before
+            // Keep the entries that are being created or waited for right now.
+            !named.entries().iter().all(creation::detach_if_idle)
         });
         drop(names);
         let count = removed.len();
@@ -636,6 +624,22 @@ impl SingletonCore {
             SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
             SingletonOperation::Reset => Response::Bool(self.reset()),
         })
+    }
+}
+
+/// Runs [`SingletonCore::forget_if_empty`] when a creation did not succeed, including when its
+/// factory panicked.
+struct ForgetIfEmpty<'a> {
+    core: &'a SingletonCore,
+    name: &'a str,
+    entry: Option<&'a Arc<Entry>>,
+}
+
+impl Drop for ForgetIfEmpty<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry {
+            self.core.forget_if_empty(self.name, entry);
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::Instant;
@@ -79,16 +80,31 @@ pub(crate) fn unwind_with_cycle(path: Vec<String>, message: String) -> ! {
 }
 
 /// Returns the entry's live instance (a reference with an access counted), creating it with
-/// `make` if there is none.
-///
-/// `make` runs at most once per creation, on the calling thread, with no lock held. If it fails
-/// or panics, nothing is stored and the next caller tries again.
+/// `make` if there is none. For an entry that is never detached: a `#[singleton]` type's.
 pub(crate) fn get_or_create(
     entry: &Arc<Entry>,
     make: impl FnOnce() -> std::result::Result<SingletonValue, BoxError>,
 ) -> Result<Ref> {
+    match get_or_create_attached(entry, make) {
+        Ok(result) => result,
+        Err(_) => unreachable!("a #[singleton] type's entry is never detached"),
+    }
+}
+
+/// Returns the entry's live instance (a reference with an access counted), creating it with
+/// `make` if there is none.
+///
+/// `make` runs at most once per creation, on the calling thread, with no lock held. If it fails
+/// or panics, nothing is stored and the next caller tries again.
+///
+/// `Err(make)` when the entry was [detached](detach_if_idle) from its core's map before this
+/// call could claim it: the caller looks the name up again.
+pub(crate) fn get_or_create_attached<M>(entry: &Arc<Entry>, make: M) -> std::result::Result<Result<Ref>, M>
+where
+    M: FnOnce() -> std::result::Result<SingletonValue, BoxError>,
+{
     if let Some(live) = entry.slot.get(true) {
-        return Ok(live);
+        return Ok(Ok(live));
     }
     let me = thread::current().id();
     let k = key(entry);
@@ -96,13 +112,16 @@ pub(crate) fn get_or_create(
         let mut g = graph();
         loop {
             if let Some(live) = entry.slot.get(true) {
-                return Ok(live);
+                return Ok(Ok(live));
+            }
+            if !entry.attached.load(Ordering::Relaxed) {
+                return Err(make);
             }
             match g.owners.get(&k).copied() {
                 None => break,
                 Some(owner) => {
                     if let Some(path) = find_cycle(&g, me, owner, k, &entry.name) {
-                        return Err(SingletonError::Cycle { path });
+                        return Ok(Err(SingletonError::Cycle { path }));
                     }
                     g.threads.entry(me).or_default().waiting_for = Some(k);
                     g = CREATED.wait(g).unwrap_or_else(PoisonError::into_inner);
@@ -115,16 +134,20 @@ pub(crate) fn get_or_create(
     }
 
     FACTORY_DEPTH.with(|d| d.set(d.get() + 1));
+    PENDING_CYCLE.with(Cell::take);
     let started = Instant::now();
     let outcome = panic::catch_unwind(AssertUnwindSafe(make));
     let took = started.elapsed();
     FACTORY_DEPTH.with(|d| d.set(d.get() - 1));
+    // Only an unwind out of this factory reports a cycle: one that the factory caught and
+    // recovered from must not stay behind for the next creation.
+    let pending_cycle = PENDING_CYCLE.with(Cell::take);
 
     let result = match outcome {
         // Stored before the claim ends, so a waiter that wakes finds it.
         Ok(Ok(value)) => Ok(entry.slot.fill(value.into_meta(Some(took)))),
         Ok(Err(source)) => Err(factory_error(&entry.name, source)),
-        Err(payload) => match PENDING_CYCLE.with(Cell::take) {
+        Err(payload) => match pending_cycle {
             Some(path) => Err(SingletonError::Cycle { path }),
             None => {
                 release(me, k);
@@ -142,7 +165,20 @@ pub(crate) fn get_or_create(
         ),
         Err(err) => tracing::warn!(singleton = &*entry.name, error = %err, "singleton creation failed"),
     }
-    result
+    Ok(result)
+}
+
+/// Marks an entry as removed from its core's map, if nobody is creating it or waiting for it;
+/// returns whether it did. A caller that finds the entry detached looks the name up again, so no
+/// creation can end up in an entry the core no longer knows.
+pub(crate) fn detach_if_idle(entry: &Arc<Entry>) -> bool {
+    let g = graph();
+    let k = key(entry);
+    let busy = g.owners.contains_key(&k) || g.threads.values().any(|t| t.waiting_for == Some(k));
+    if !busy {
+        entry.attached.store(false, Ordering::Relaxed);
+    }
+    !busy
 }
 
 /// Ends this thread's claim on the entry and wakes the waiters.

@@ -2,7 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::node::{Meta, Slot};
@@ -85,11 +85,14 @@ pub(crate) struct Entry {
     /// The `#[singleton]` type that owns this name, if any: it fixes the type and the factory.
     pub(crate) registration: Option<&'static Descriptor>,
     pub(crate) slot: Slot,
+    /// `false` once the entry is removed from its core's map (see
+    /// [`detach_if_idle`](crate::creation::detach_if_idle)). Changed under the creation lock.
+    pub(crate) attached: AtomicBool,
 }
 
 impl Entry {
     pub(crate) fn new(name: &str, registration: Option<&'static Descriptor>) -> Self {
-        Self { name: name.into(), registration, slot: Slot::empty() }
+        Self { name: name.into(), registration, slot: Slot::empty(), attached: AtomicBool::new(true) }
     }
 
     /// Refuses a value of the wrong type for a registered name.
