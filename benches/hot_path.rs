@@ -21,159 +21,36 @@
 //! `cargo bench --bench hot_path`; `cargo run --release --example bench` prints the same
 //! comparisons as one table of medians and ratios.
 
-use std::any::Any;
-use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, LazyLock, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use criterion::{criterion_group, criterion_main, Criterion};
-use singleton_kit::{manager, singleton, RateLimit, SingletonCore};
+use singleton_kit::{manager, RateLimit};
 
-/// The singleton under test.
-#[singleton]
-#[derive(Default)]
-pub struct Hot {
-    value: u64,
-}
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{limiter_subjects, sliding_window_check, ATTEMPTS};
 
 /// How many other names the core and the `HashMap` baseline hold next to `hot`.
 const FILLER_NAMES: usize = 1000;
 
-static LAZY: LazyLock<Hot> = LazyLock::new(Hot::default);
-static SHARED_COUNTER: AtomicU64 = AtomicU64::new(0);
-static ARC: LazyLock<Arc<Hot>> = LazyLock::new(|| Arc::new(Hot::default()));
-static SWAP: LazyLock<ArcSwap<Hot>> = LazyLock::new(|| ArcSwap::from_pointee(Hot::default()));
-type AnyMap = HashMap<String, Arc<dyn Any + Send + Sync>>;
-static MAP: LazyLock<RwLock<AnyMap>> = LazyLock::new(|| {
-    let mut map: AnyMap = HashMap::new();
-    map.insert(Hot::SINGLETON_NAME.to_owned(), Arc::new(Hot::default()));
-    for i in 0..FILLER_NAMES {
-        map.insert(format!("filler_{i}"), Arc::new(i as u64));
-    }
-    RwLock::new(map)
-});
-
-singleton_registry::define_registry!(baseline_registry);
-
-/// The seed design's limiter: a deque of admission times under a mutex.
-struct SlidingWindow {
-    max_ops: usize,
-    window: Duration,
-    times: VecDeque<Instant>,
-}
-
-impl SlidingWindow {
-    fn new(limit: RateLimit) -> Mutex<Self> {
-        Mutex::new(Self {
-            max_ops: limit.max_ops().map_or(usize::MAX, |m| m as usize),
-            window: limit.window(),
-            times: VecDeque::new(),
-        })
-    }
-}
-
-fn sliding_window_check(w: &Mutex<SlidingWindow>) -> bool {
-    let mut w = w.lock().unwrap_or_else(PoisonError::into_inner);
-    let now = Instant::now();
-    while let Some(&oldest) = w.times.front() {
-        if now.duration_since(oldest) >= w.window {
-            w.times.pop_front();
-        } else {
-            break;
-        }
-    }
-    if w.times.len() < w.max_ops {
-        w.times.push_back(now);
-        true
-    } else {
-        false
-    }
-}
-
-/// A limit whose every check is admitted at benchmark speed (a million checks take far more than a
-/// millisecond plus the clock's tick), so the measured path is the steady state of an exact window that is full and
-/// slides: read the oldest time, compare, replace it.
-fn sliding_limit() -> RateLimit {
-    RateLimit::new(1_000_000, Duration::from_millis(1))
-}
-
-/// How long the calling thread has been on a CPU, where the platform says.
-#[cfg(target_os = "linux")]
-fn thread_cpu_time() -> Option<Duration> {
-    use std::ffi::{c_int, c_long};
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: c_long,
-        tv_nsec: c_long,
-    }
-    extern "C" {
-        fn clock_gettime(clock: c_int, tp: *mut Timespec) -> c_int;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid `struct timespec` to write to.
-    let ok = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
-    ok.then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn thread_cpu_time() -> Option<Duration> {
-    None
-}
-
-/// A run is clean when its threads were each on a CPU at least this share of their time, and
-/// overlapped by that much (on a busy machine they may otherwise run one after the other).
-const CLEAN_SHARE: f64 = 0.9;
+support::hot_and_baselines!(map_names: (0..FILLER_NAMES).map(|i| (format!("filler_{i}"), i as u64)));
 
 /// Runs `op` `iters` times on each of `threads` threads released together; returns the slowest
-/// thread's time. A run that was not clean is tried again, up to 4 times in all.
+/// thread's time. A run that was not clean is tried again, up to `ATTEMPTS` times in all.
 fn on_threads(threads: usize, iters: u64, op: impl Fn() + Sync) -> Duration {
     let mut wall = Duration::ZERO;
-    for _ in 0..4 {
-        let (w, clean) = run_once(threads, iters, &op);
-        wall = w;
-        if clean {
+    for _ in 0..ATTEMPTS {
+        let run = support::on_threads(threads, iters, &op);
+        wall = run.wall;
+        if run.clean {
             break;
         }
     }
     wall
-}
-
-fn run_once(threads: usize, iters: u64, op: &(impl Fn() + Sync)) -> (Duration, bool) {
-    let barrier = Barrier::new(threads);
-    let spans: Vec<(Instant, Instant, f64)> = std::thread::scope(|s| {
-        let running: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let cpu = thread_cpu_time();
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        op();
-                    }
-                    let end = Instant::now();
-                    let share = match (cpu, thread_cpu_time()) {
-                        (Some(a), Some(b)) => {
-                            b.saturating_sub(a).as_secs_f64() / (end - start).as_secs_f64().max(1e-9)
-                        }
-                        _ => 1.0,
-                    };
-                    (start, end, share)
-                })
-            })
-            .collect();
-        running.into_iter().map(|t| t.join().expect("benchmark thread")).collect()
-    });
-    let wall = spans.iter().map(|&(start, end, _)| end - start).max().unwrap_or_default();
-    let first_end = spans.iter().map(|s| s.1).min().expect("a thread");
-    let last_start = spans.iter().map(|s| s.0).max().expect("a thread");
-    let overlap =
-        first_end.saturating_duration_since(last_start).as_secs_f64() / wall.as_secs_f64().max(1e-9);
-    let share = spans.iter().map(|s| s.2).fold(1.0, f64::min);
-    (wall, share >= CLEAN_SHARE && overlap >= CLEAN_SHARE)
 }
 
 fn setup() {
@@ -181,12 +58,7 @@ fn setup() {
     for i in 0..FILLER_NAMES {
         manager().set(&format!("filler_{i}"), i as u64).expect("unlimited");
     }
-    baseline_registry::register(Hot::default());
-    LazyLock::force(&LAZY);
-    LazyLock::force(&ARC);
-    LazyLock::force(&SWAP);
-    LazyLock::force(&MAP);
-    drop(Hot::instance());
+    prepare_baselines();
 }
 
 macro_rules! cases {
@@ -240,11 +112,7 @@ fn get_by_name(c: &mut Criterion) {
 }
 
 fn limiter(c: &mut Criterion) {
-    let unlimited = SingletonCore::with_rate_limit(RateLimit::unlimited());
-    let limited = SingletonCore::with_rate_limit(sliding_limit());
-    unlimited.set("probe", 0_u8).expect("unlimited");
-    limited.set("probe", 0_u8).expect("first operation");
-    let window = SlidingWindow::new(sliding_limit());
+    let (unlimited, limited, window) = limiter_subjects();
     for (group, threads) in [("limiter/1_thread", 1), ("limiter/2_threads", 2)] {
         cases!(c, group, threads, {
             "has_unlimited" => black_box(unlimited.has(black_box("probe"))),
@@ -256,10 +124,7 @@ fn limiter(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30);
+    config = support::criterion_config();
     targets = instance, get_by_name, limiter
 }
 criterion_main!(benches);
