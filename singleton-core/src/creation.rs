@@ -168,17 +168,21 @@ where
     Ok(result)
 }
 
-/// Marks an entry as removed from its core's map, if nobody is creating it or waiting for it;
-/// returns whether it did. A caller that finds the entry detached looks the name up again, so no
-/// creation can end up in an entry the core no longer knows.
+/// Marks an entry as removed from its core's map, if it holds no instance and nobody is creating
+/// it or waiting for it; returns whether it did. A caller that finds the entry detached looks the
+/// name up again, so no creation can end up in an entry the core no longer knows.
+///
+/// The emptiness is checked here, under the creation lock: a creation stores its instance before
+/// it gives up its claim, so an entry seen empty and unclaimed here is empty for good.
 pub(crate) fn detach_if_idle(entry: &Arc<Entry>) -> bool {
     let g = graph();
     let k = key(entry);
     let busy = g.owners.contains_key(&k) || g.threads.values().any(|t| t.waiting_for == Some(k));
-    if !busy {
+    let idle = !busy && !entry.slot.is_some();
+    if idle {
         entry.attached.store(false, Ordering::Relaxed);
     }
-    !busy
+    idle
 }
 
 /// Ends this thread's claim on the entry and wakes the waiters.
