@@ -38,23 +38,43 @@ impl Named {
 /// A view looks up one name.
 struct View<'a> {
     core: &'a SingletonCore,
-    shard: std::cell::OnceCell<Guard<Arc<NameMap>>>,
+    piece: std::cell::OnceCell<Guard<Arc<Piece>>>,
 }
 
 impl View<'_> {
     #[inline]
     fn get(&self, name: &str) -> Option<&Named> {
-        self.core
-            .registered
-            .get(name)
-            .or_else(|| self.shard.get_or_init(|| self.core.names.load(name)).get(name))
+        if let Some(named) = self.core.registered.get(name) {
+            return Some(named);
+        }
+        let hash = self.core.names.hash(name);
+        self.piece.get_or_init(|| self.core.names.load(hash)).get(hash, name)
     }
 }
 
+/// The `#[singleton]` types' names.
 type NameMap = HashMap<Box<str>, Named, foldhash::fast::RandomState>;
 
 /// How many pieces the run-time name map is cut into: adding a name copies one piece.
 const SHARDS: usize = 16;
+
+/// One piece of the run-time names: a table addressed by a hash computed once per operation
+/// (its top bits pick the piece).
+#[derive(Clone, Default)]
+struct Piece {
+    table: hashbrown::HashTable<(Box<str>, Named)>,
+}
+
+impl Piece {
+    #[inline]
+    fn get(&self, hash: u64, name: &str) -> Option<&Named> {
+        self.table.find(hash, |(key, _)| **key == *name).map(|(_, named)| named)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Box<str>, &Named)> {
+        self.table.iter().map(|(key, named)| (key, named))
+    }
+}
 
 /// The names made at run time (by `set` and `get_or_create`): read without a lock, written
 /// copy-on-write. (The `#[singleton]` types' names are fixed when a core is made and need none of
@@ -67,9 +87,10 @@ const SHARDS: usize = 16;
 /// constantly. The map is cut into [`SHARDS`] pieces by the name's hash, so adding a name copies
 /// a sixteenth of them (10,000 `set`s of new names take 0.3 s in all; this suits the tens to
 /// thousands of long-lived objects a program has, not a cache of millions of keys). `foldhash`
-/// hashes a short name several times faster than SipHash and keeps a per-process seed.
+/// hashes a short name several times faster than SipHash and keeps a per-process seed; the one
+/// hash picks the piece and the slot in it.
 struct Names {
-    shards: [ArcSwap<NameMap>; SHARDS],
+    pieces: [ArcSwap<Piece>; SHARDS],
     hasher: foldhash::fast::RandomState,
     writer: Mutex<()>,
 }
@@ -77,25 +98,30 @@ struct Names {
 impl Names {
     fn new() -> Self {
         Self {
-            shards: std::array::from_fn(|_| ArcSwap::from_pointee(NameMap::default())),
+            pieces: std::array::from_fn(|_| ArcSwap::from_pointee(Piece::default())),
             hasher: foldhash::fast::RandomState::default(),
             writer: Mutex::new(()),
         }
     }
 
     #[inline]
-    fn shard(&self, name: &str) -> usize {
-        (std::hash::BuildHasher::hash_one(&self.hasher, name) % SHARDS as u64) as usize
+    fn hash(&self, name: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, name)
     }
 
     #[inline]
-    fn load(&self, name: &str) -> Guard<Arc<NameMap>> {
-        self.shards[self.shard(name)].load()
+    fn piece_of(hash: u64) -> usize {
+        (hash >> (64 - SHARDS.trailing_zeros())) as usize
+    }
+
+    #[inline]
+    fn load(&self, hash: u64) -> Guard<Arc<Piece>> {
+        self.pieces[Self::piece_of(hash)].load()
     }
 
     /// Every piece, for the operations that look at all names.
-    fn load_all(&self) -> Vec<Arc<NameMap>> {
-        self.shards.iter().map(ArcSwap::load_full).collect()
+    fn load_all(&self) -> Vec<Arc<Piece>> {
+        self.pieces.iter().map(ArcSwap::load_full).collect()
     }
 
     fn write(&self) -> NamesWriter<'_> {
@@ -114,33 +140,48 @@ impl Names {
 /// piece copies it, and the copies are published when the writer is dropped.
 struct NamesWriter<'a> {
     names: &'a Names,
-    current: Vec<Arc<NameMap>>,
-    changed: [Option<NameMap>; SHARDS],
+    current: Vec<Arc<Piece>>,
+    changed: [Option<Piece>; SHARDS],
     _lock: MutexGuard<'a, ()>,
 }
 
 impl NamesWriter<'_> {
-    fn piece(&self, i: usize) -> &NameMap {
+    fn piece(&self, i: usize) -> &Piece {
         self.changed[i].as_ref().unwrap_or(&self.current[i])
     }
 
-    fn piece_mut(&mut self, i: usize) -> &mut NameMap {
+    fn piece_mut(&mut self, i: usize) -> &mut Piece {
         let current = &self.current[i];
-        self.changed[i].get_or_insert_with(|| NameMap::clone(current))
+        self.changed[i].get_or_insert_with(|| Piece::clone(current))
     }
 
     fn get(&self, name: &str) -> Option<&Named> {
-        self.piece(self.names.shard(name)).get(name)
+        let hash = self.names.hash(name);
+        self.piece(Names::piece_of(hash)).get(hash, name)
     }
 
+    /// Adds or replaces `name`.
     fn insert(&mut self, name: &str, named: Named) {
-        let i = self.names.shard(name);
-        self.piece_mut(i).insert(name.into(), named);
+        let hash = self.names.hash(name);
+        let hasher = &self.names.hasher;
+        let rehash = |(key, _): &(Box<str>, Named)| std::hash::BuildHasher::hash_one(hasher, &**key);
+        let current = &self.current[Names::piece_of(hash)];
+        let piece = self.changed[Names::piece_of(hash)].get_or_insert_with(|| Piece::clone(current));
+        match piece.table.entry(hash, |(key, _)| **key == *name, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1 = named,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((name.into(), named));
+            }
+        }
     }
 
     fn remove(&mut self, name: &str) {
-        let i = self.names.shard(name);
-        self.piece_mut(i).remove(name);
+        let hash = self.names.hash(name);
+        if let Ok(slot) =
+            self.piece_mut(Names::piece_of(hash)).table.find_entry(hash, |(key, _)| **key == *name)
+        {
+            slot.remove();
+        }
     }
 
     /// Keeps the names for which `keep` is true; copies only the pieces that lose one.
@@ -152,11 +193,8 @@ impl NamesWriter<'_> {
                 .filter(|(_, named)| !keep(named))
                 .map(|(name, _)| name.clone())
                 .collect();
-            if !gone.is_empty() {
-                let piece = self.piece_mut(i);
-                for name in gone {
-                    piece.remove(&name);
-                }
+            for name in gone {
+                self.remove(&name);
             }
         }
     }
@@ -164,9 +202,9 @@ impl NamesWriter<'_> {
 
 impl Drop for NamesWriter<'_> {
     fn drop(&mut self) {
-        for (shard, changed) in self.names.shards.iter().zip(&mut self.changed) {
+        for (piece, changed) in self.names.pieces.iter().zip(&mut self.changed) {
             if let Some(changed) = changed.take() {
-                shard.store(Arc::new(changed));
+                piece.store(Arc::new(changed));
             }
         }
     }
@@ -313,7 +351,7 @@ impl SingletonCore {
 
     #[inline]
     fn read(&self) -> View<'_> {
-        View { core: self, shard: std::cell::OnceCell::new() }
+        View { core: self, piece: std::cell::OnceCell::new() }
     }
 
     /// Exclusive access to the names that are not `#[singleton]` types'.
@@ -721,7 +759,7 @@ impl fmt::Debug for SingletonCore {
             .field("rate_limit", &self.rate_limit())
             .field(
                 "names",
-                &(self.registered.len() + self.names.load_all().iter().map(|p| p.len()).sum::<usize>()),
+                &(self.registered.len() + self.names.load_all().iter().map(|p| p.table.len()).sum::<usize>()),
             )
             .field("registered", &self.by_type.len())
             .finish_non_exhaustive()

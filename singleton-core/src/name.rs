@@ -21,7 +21,7 @@ pub fn validate_name(name: &str) -> Result<()> {
     // The common case, checked byte by byte: printable ASCII and spaces, not only spaces.
     let bytes = name.as_bytes();
     if (1..=MAX_NAME_LEN).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        && bytes.iter().all(|b| b.wrapping_sub(b' ') < 0x7f - b' ')
         && bytes.iter().any(|b| *b != b' ')
     {
         return Ok(());
