@@ -3,36 +3,21 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::Guard;
 
 use once_cell::sync::Lazy;
 
 use crate::entry::{Entry, SingletonValue};
 use crate::instance::AnyInstance;
+use crate::names::{NameMap, Named, Names, NamesWriter, Piece};
 use crate::node::{Ref, Retired};
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
 use crate::registration::{Descriptor, Registration};
 use crate::stats::{Row, Stats};
 use crate::{creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
-
-/// What a name points at: one entry, or several `#[singleton]` types that claim the same name.
-#[derive(Clone)]
-enum Named {
-    One(Arc<Entry>),
-    Ambiguous(Vec<Arc<Entry>>),
-}
-
-impl Named {
-    fn entries(&self) -> &[Arc<Entry>] {
-        match self {
-            Named::One(entry) => std::slice::from_ref(entry),
-            Named::Ambiguous(all) => all,
-        }
-    }
-}
 
 /// Both name maps, as one: the fixed one first, then the run-time one, loaded only when needed.
 /// A view looks up one name.
@@ -49,164 +34,6 @@ impl View<'_> {
         }
         let hash = self.core.names.hash(name);
         self.piece.get_or_init(|| self.core.names.load(hash)).get(hash, name)
-    }
-}
-
-/// The `#[singleton]` types' names.
-type NameMap = HashMap<Box<str>, Named, foldhash::fast::RandomState>;
-
-/// How many pieces the run-time name map is cut into: adding a name copies one piece.
-const SHARDS: usize = 16;
-
-/// One piece of the run-time names: a table addressed by a hash computed once per operation
-/// (its top bits pick the piece).
-#[derive(Clone, Default)]
-struct Piece {
-    table: hashbrown::HashTable<(Box<str>, Named)>,
-}
-
-impl Piece {
-    #[inline]
-    fn get(&self, hash: u64, name: &str) -> Option<&Named> {
-        self.table.find(hash, |(key, _)| **key == *name).map(|(_, named)| named)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Box<str>, &Named)> {
-        self.table.iter().map(|(key, named)| (key, named))
-    }
-}
-
-/// The names made at run time (by `set` and `get_or_create`): read without a lock, written
-/// copy-on-write. (The `#[singleton]` types' names are fixed when a core is made and need none of
-/// this: see [`SingletonCore::registered`].)
-///
-/// Reads load the current map through `arc-swap`, which writes no shared cache line, so reads
-/// scale with threads; an `RwLock` makes every reader write its reader count (measured: 46 ns per
-/// `RwLock<HashMap>` lookup on one thread, 65–110 ns on two). Writers are serialised by a mutex,
-/// and only those that add or remove a name copy a map: names are added rarely and read
-/// constantly. The map is cut into [`SHARDS`] pieces by the name's hash, so adding a name copies
-/// a sixteenth of them (10,000 `set`s of new names take 0.3 s in all; this suits the tens to
-/// thousands of long-lived objects a program has, not a cache of millions of keys). `foldhash`
-/// hashes a short name several times faster than SipHash and keeps a per-process seed; the one
-/// hash picks the piece and the slot in it.
-struct Names {
-    pieces: [ArcSwap<Piece>; SHARDS],
-    hasher: foldhash::fast::RandomState,
-    writer: Mutex<()>,
-}
-
-impl Names {
-    fn new() -> Self {
-        Self {
-            pieces: std::array::from_fn(|_| ArcSwap::from_pointee(Piece::default())),
-            hasher: foldhash::fast::RandomState::default(),
-            writer: Mutex::new(()),
-        }
-    }
-
-    #[inline]
-    fn hash(&self, name: &str) -> u64 {
-        std::hash::BuildHasher::hash_one(&self.hasher, name)
-    }
-
-    #[inline]
-    fn piece_of(hash: u64) -> usize {
-        (hash >> (64 - SHARDS.trailing_zeros())) as usize
-    }
-
-    #[inline]
-    fn load(&self, hash: u64) -> Guard<Arc<Piece>> {
-        self.pieces[Self::piece_of(hash)].load()
-    }
-
-    /// Every piece, for the operations that look at all names.
-    fn load_all(&self) -> Vec<Arc<Piece>> {
-        self.pieces.iter().map(ArcSwap::load_full).collect()
-    }
-
-    fn write(&self) -> NamesWriter<'_> {
-        // The writer lock guards no data of its own: a panic elsewhere cannot leave it inconsistent.
-        let lock = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        NamesWriter {
-            names: self,
-            current: self.load_all(),
-            changed: std::array::from_fn(|_| None),
-            _lock: lock,
-        }
-    }
-}
-
-/// Exclusive access to the run-time names: reads see the current pieces, the first change to a
-/// piece copies it, and the copies are published when the writer is dropped.
-struct NamesWriter<'a> {
-    names: &'a Names,
-    current: Vec<Arc<Piece>>,
-    changed: [Option<Piece>; SHARDS],
-    _lock: MutexGuard<'a, ()>,
-}
-
-impl NamesWriter<'_> {
-    fn piece(&self, i: usize) -> &Piece {
-        self.changed[i].as_ref().unwrap_or(&self.current[i])
-    }
-
-    fn piece_mut(&mut self, i: usize) -> &mut Piece {
-        let current = &self.current[i];
-        self.changed[i].get_or_insert_with(|| Piece::clone(current))
-    }
-
-    fn get(&self, name: &str) -> Option<&Named> {
-        let hash = self.names.hash(name);
-        self.piece(Names::piece_of(hash)).get(hash, name)
-    }
-
-    /// Adds or replaces `name`.
-    fn insert(&mut self, name: &str, named: Named) {
-        let hash = self.names.hash(name);
-        let hasher = &self.names.hasher;
-        let rehash = |(key, _): &(Box<str>, Named)| std::hash::BuildHasher::hash_one(hasher, &**key);
-        let current = &self.current[Names::piece_of(hash)];
-        let piece = self.changed[Names::piece_of(hash)].get_or_insert_with(|| Piece::clone(current));
-        match piece.table.entry(hash, |(key, _)| **key == *name, rehash) {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1 = named,
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert((name.into(), named));
-            }
-        }
-    }
-
-    fn remove(&mut self, name: &str) {
-        let hash = self.names.hash(name);
-        if let Ok(slot) =
-            self.piece_mut(Names::piece_of(hash)).table.find_entry(hash, |(key, _)| **key == *name)
-        {
-            slot.remove();
-        }
-    }
-
-    /// Keeps the names for which `keep` is true; copies only the pieces that lose one.
-    fn retain(&mut self, mut keep: impl FnMut(&Named) -> bool) {
-        for i in 0..SHARDS {
-            let gone: Vec<Box<str>> = self
-                .piece(i)
-                .iter()
-                .filter(|(_, named)| !keep(named))
-                .map(|(name, _)| name.clone())
-                .collect();
-            for name in gone {
-                self.remove(&name);
-            }
-        }
-    }
-}
-
-impl Drop for NamesWriter<'_> {
-    fn drop(&mut self) {
-        for (piece, changed) in self.names.pieces.iter().zip(&mut self.changed) {
-            if let Some(changed) = changed.take() {
-                piece.store(Arc::new(changed));
-            }
-        }
     }
 }
 
@@ -759,7 +586,7 @@ impl fmt::Debug for SingletonCore {
             .field("rate_limit", &self.rate_limit())
             .field(
                 "names",
-                &(self.registered.len() + self.names.load_all().iter().map(|p| p.table.len()).sum::<usize>()),
+                &(self.registered.len() + self.names.load_all().iter().map(|p| p.len()).sum::<usize>()),
             )
             .field("registered", &self.by_type.len())
             .finish_non_exhaustive()

@@ -23,6 +23,7 @@ mod entry;
 mod error;
 mod instance;
 mod name;
+mod names;
 mod node;
 mod operation;
 mod rate_limit;
