@@ -445,6 +445,11 @@ impl SingletonCore {
         if self.admit(operation, "*").is_err() {
             return 0;
         }
+        self.release_all()
+    }
+
+    /// Takes every instance out and lets go of them newest first.
+    fn release_all(&self) -> usize {
         let mut names = self.write();
         let mut removed: Vec<Retired> =
             self.registered.values().flat_map(Named::entries).filter_map(|e| e.slot.swap(None)).collect();
@@ -577,6 +582,13 @@ fn duplicate(name: &str, all: &[Arc<Entry>]) -> SingletonError {
     SingletonError::DuplicateName {
         name: name.to_owned(),
         types: all.iter().filter_map(|e| e.registration.map(|r| (r.type_name)())).collect(),
+    }
+}
+
+impl Drop for SingletonCore {
+    /// An isolated core lets go of its instances as `clear` does: newest first.
+    fn drop(&mut self) {
+        self.release_all();
     }
 }
 

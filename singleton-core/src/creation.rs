@@ -103,34 +103,36 @@ pub(crate) fn get_or_create_attached<M>(entry: &Arc<Entry>, make: M) -> std::res
 where
     M: FnOnce() -> std::result::Result<SingletonValue, BoxError>,
 {
-    if let Some(live) = entry.slot.get(true) {
-        return Ok(Ok(live));
-    }
     let me = thread::current().id();
     let k = key(entry);
-    {
+    loop {
+        // Handles are taken with no lock held: taking one can release a node that was retired
+        // meanwhile, and that runs the value's `Drop`, which may use singletons.
+        if let Some(live) = entry.slot.get(true) {
+            return Ok(Ok(live));
+        }
         let mut g = graph();
-        loop {
-            if let Some(live) = entry.slot.get(true) {
-                return Ok(Ok(live));
+        if entry.slot.is_some() {
+            continue;
+        }
+        if !entry.attached.load(Ordering::Relaxed) {
+            return Err(make);
+        }
+        match g.owners.get(&k).copied() {
+            None => {
+                g.owners.insert(k, me);
+                g.threads.entry(me).or_default().stack.push((k, entry.name.clone()));
+                break;
             }
-            if !entry.attached.load(Ordering::Relaxed) {
-                return Err(make);
-            }
-            match g.owners.get(&k).copied() {
-                None => break,
-                Some(owner) => {
-                    if let Some(path) = find_cycle(&g, me, owner, k, &entry.name) {
-                        return Ok(Err(SingletonError::Cycle { path }));
-                    }
-                    g.threads.entry(me).or_default().waiting_for = Some(k);
-                    g = CREATED.wait(g).unwrap_or_else(PoisonError::into_inner);
-                    forget_wait(&mut g, me);
+            Some(owner) => {
+                if let Some(path) = find_cycle(&g, me, owner, k, &entry.name) {
+                    return Ok(Err(SingletonError::Cycle { path }));
                 }
+                g.threads.entry(me).or_default().waiting_for = Some(k);
+                g = CREATED.wait(g).unwrap_or_else(PoisonError::into_inner);
+                forget_wait(&mut g, me);
             }
         }
-        g.owners.insert(k, me);
-        g.threads.entry(me).or_default().stack.push((k, entry.name.clone()));
     }
 
     FACTORY_DEPTH.with(|d| d.set(d.get() + 1));

@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -55,10 +56,10 @@ impl SingletonValue {
 
     /// What the registry keeps for this value once it is stored.
     pub(crate) fn into_meta(self, init_duration: Option<Duration>) -> Meta {
-        let data = (&*self.value as *const (dyn Any + Send + Sync)).cast::<()>();
+        let value = NonNull::from(Box::leak(self.value));
         Meta {
-            value: self.value,
-            data,
+            value,
+            data: value.as_ptr().cast_const().cast::<()>(),
             type_id: self.type_id,
             type_name: self.type_name,
             size: self.size,

@@ -35,7 +35,7 @@
 //! pool and is reused by the next publish. So a reader holding a stale pointer always reads
 //! valid atomics, and finds the stripe `DEAD` (and retries) or finds the node republished (its
 //! compare-and-swap then counts on the new contents, and the entry check sends it back). The pool
-//! holds at most as many nodes as were ever live at once (each about 1 KiB). The values
+//! holds at most as many nodes as were ever live at once (each about 1.1 KiB), and keeps them. The values
 //! themselves are dropped as soon as the core and the last handle let go.
 
 use std::any::{Any, TypeId};
@@ -77,10 +77,10 @@ struct Stripe {
 
 /// What the registry knows about one live instance. Written only while the node is unpublished.
 pub(crate) struct Meta {
-    /// Owns the instance; handles read it through `data`.
-    #[allow(dead_code)]
-    pub(crate) value: Box<dyn Any + Send + Sync>,
-    /// Where the value is (inside `value`), for handles to read without a virtual call.
+    /// The instance, owned: a `Box` turned into a raw pointer, so that handles may read it while
+    /// the `Meta` moves (a `Box` asserts unique access when moved); dropped with the `Meta`.
+    pub(crate) value: NonNull<dyn Any + Send + Sync>,
+    /// `value` without its vtable, for handles to read without a virtual call.
     pub(crate) data: *const (),
     pub(crate) type_id: TypeId,
     pub(crate) type_name: &'static str,
@@ -90,6 +90,14 @@ pub(crate) struct Meta {
     pub(crate) init_duration: Option<Duration>,
     /// Creation order across every core: `clear` lets go of the newest first.
     pub(crate) seq: u64,
+}
+
+impl Drop for Meta {
+    fn drop(&mut self) {
+        // SAFETY: `value` came from `Box::into_raw` (see `SingletonValue::into_meta`) and is
+        // dropped only here, once.
+        drop(unsafe { Box::from_raw(self.value.as_ptr()) });
+    }
 }
 
 pub(crate) struct Node {
@@ -202,8 +210,12 @@ impl Node {
     fn accesses(&self) -> u64 {
         self.stripes
             .iter()
-            .map(|s| (s.word.load(Ordering::Relaxed) & ACCESSES) + s.spilled.load(Ordering::Relaxed))
-            .sum()
+            // Wrapping: a spill moves accesses between the two fields, and a reader may see one
+            // side of the move; the sum is exact once the counting threads are done.
+            .fold(0_u64, |sum, s| {
+                sum.wrapping_add(s.word.load(Ordering::Relaxed) & ACCESSES)
+                    .wrapping_add(s.spilled.load(Ordering::Relaxed))
+            })
     }
 }
 
@@ -252,6 +264,10 @@ impl Ref {
     /// Releases a reference taken with an access that must not count after all (the slot no
     /// longer pointed at the node).
     pub(crate) fn release_uncounted(self) {
+        if self.stripe == CENTRAL {
+            // Counted centrally (a clone made after retirement): it carries no access.
+            return drop(self);
+        }
         let this = std::mem::ManuallyDrop::new(self);
         let stripe = &this.node().stripes[this.stripe as usize];
         let mut w = stripe.word.load(Ordering::Relaxed);
@@ -467,19 +483,31 @@ mod pool {
     }
 }
 
-/// Under loom, atomics cannot outlive one explored execution, so nodes are not reused (and are
-/// leaked, as a stale reader may still look at them).
+/// Under loom, atomics cannot outlive one explored execution: the pool lives in a loom static,
+/// made afresh for each execution, so that the models explore node reuse too.
 #[cfg(loom)]
 mod pool {
     use std::ptr::NonNull;
 
+    use loom::sync::Mutex;
+
     use super::Node;
 
-    pub(super) fn take() -> Option<NonNull<Node>> {
-        None
+    struct Free(Vec<NonNull<Node>>);
+    // SAFETY: as in the real pool.
+    unsafe impl Send for Free {}
+
+    loom::lazy_static! {
+        static ref FREE: Mutex<Free> = Mutex::new(Free(Vec::new()));
     }
 
-    pub(super) fn give(_node: NonNull<Node>) {}
+    pub(super) fn take() -> Option<NonNull<Node>> {
+        FREE.lock().unwrap().0.pop()
+    }
+
+    pub(super) fn give(node: NonNull<Node>) {
+        FREE.lock().unwrap().0.push(node);
+    }
 }
 
 #[cfg(test)]

@@ -31,12 +31,7 @@ pub fn init_eager() -> Result<EagerReport, EagerError> {
     let outcomes: Vec<EagerOutcome> = registered()
         .into_iter()
         .filter(Registered::is_eager)
-        .map(|registered| {
-            let started = std::time::Instant::now();
-            let result = registered.create();
-            let elapsed = started.elapsed();
-            EagerOutcome { registered, result: result.map(|made| made.map(|_| elapsed)) }
-        })
+        .map(|registered| EagerOutcome { registered, result: registered.create() })
         .collect();
     let report = EagerReport { outcomes };
     if report.outcomes.iter().any(|o| o.result.is_err()) {
@@ -82,8 +77,8 @@ impl EagerOutcome {
         self.registered
     }
 
-    /// `Ok(Some(time))` when it was created now, `Ok(None)` when it already existed, or the
-    /// factory's error.
+    /// `Ok(Some(time))` when it was created now (the time its factory ran), `Ok(None)` when it
+    /// already existed, or the factory's error.
     pub fn result(&self) -> Result<Option<Duration>, &SingletonError> {
         self.result.as_ref().copied()
     }

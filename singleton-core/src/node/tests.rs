@@ -165,6 +165,36 @@ mod loom_models {
         });
     }
 
+    /// A reader holds a stale pointer while its node is retired, freed, and reused for another
+    /// slot: the reader must not hand out the other slot's value, nor leave an access on it.
+    #[test]
+    fn loom_a_reused_node_is_not_mistaken_for_the_old_one() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let a = Arc::new(Slot::empty());
+            let b = Arc::new(Slot::empty());
+            drop(a.swap(Some(probe(&drops, 1))));
+            let reader = {
+                let a = Arc::clone(&a);
+                thread::spawn(move || {
+                    if let Some(r) = a.get(true) {
+                        assert_eq!(id_of(&r), 1, "slot a only ever held value 1");
+                    }
+                })
+            };
+            // Retire a's node (no handle: freed, back to the pool), then reuse it for b.
+            drop(a.swap(None));
+            drop(b.swap(Some(probe(&drops, 2))));
+            reader.join().unwrap();
+            let live = b.get(false).unwrap();
+            assert_eq!(id_of(&live), 2);
+            assert_eq!(live.accesses(), 0, "a stale reader's access must not land on b");
+            drop(live);
+            drop(b.swap(None));
+            assert_eq!(drops.load(Ordering::SeqCst), 2);
+        });
+    }
+
     #[test]
     fn loom_fill_races_with_replace() {
         loom::model(|| {
