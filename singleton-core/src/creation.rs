@@ -159,12 +159,16 @@ where
     };
     release(me, k);
     match &result {
-        Ok(live) => tracing::info!(
+        // The instance is ours unless a `set` stored one while the factory ran (then that wins).
+        Ok(live) if live.meta().init_duration == Some(took) => tracing::info!(
             singleton = &*entry.name,
             r#type = live.meta().type_name,
             init_ms = took.as_secs_f64() * 1e3,
             "singleton created"
         ),
+        Ok(_) => {
+            tracing::debug!(singleton = &*entry.name, "singleton created, but a value set meanwhile won")
+        }
         Err(err) => tracing::warn!(singleton = &*entry.name, error = %err, "singleton creation failed"),
     }
     Ok(result)

@@ -9,11 +9,17 @@
 //! ```text
 //! #[singleton] ──► static Descriptor (name, fn pointers) ──► inventory ──► SingletonCore
 //!                        │ caches its Entry once                               │ name → Entry
-//!                        └────── T::instance(): load Entry.live ◄───────────────┘
+//!                        └──── T::instance(): Entry.slot.get() ◄───────────────┘
 //!                                                  │
-//!                                  Live { instance, created_at, init time, access counter }
+//!                       Node { instance, Meta (type, created_at, init time), striped counters }
 //!                                                  └──► Stats, registered(), report()
 //! ```
+//!
+//! Where things live: `core` (the operations), `names` (the name maps), `entry` (a name's slot),
+//! `node` (an instance and its striped reference and access counts: the one `unsafe` module),
+//! `creation` (exactly-once creation and cycle detection), `rate_limit`, `stats`, `operation`
+//! (operations as data), `registration` and `startup` (what `#[singleton]` registers, and what a
+//! program does with it at startup).
 
 #![warn(missing_docs)]
 

@@ -174,11 +174,9 @@ impl fmt::Debug for Descriptor {
 /// Every `#[singleton]` type linked into the binary, from any crate, sorted by name (then by
 /// type name, when two types claim one name).
 ///
-/// A crate's singletons are listed when the crate is linked, which happens when something in
-/// the binary uses the crate. A library crate that holds only singletons and is never referenced
-/// is dropped by the linker, and its singletons with it: refer to any item of it
-/// (`use my_singletons as _;` is not enough — call a function or name a type), or
-/// `extern crate my_singletons;` at the binary's root.
+/// A crate's singletons are listed when the crate is linked into the binary. Cargo passes every
+/// dependency to the linker, but a dependency that the binary's code never mentions can be
+/// dropped: mention it once, e.g. `use my_singletons as _;` at the binary's root.
 ///
 /// ```
 /// use singleton_kit::singleton;

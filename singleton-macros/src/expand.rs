@@ -99,7 +99,6 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
     quote! {
         #item
 
-        #[allow(non_upper_case_globals, clippy::all, clippy::pedantic)]
         const _: () = {
             #assert_type
 
