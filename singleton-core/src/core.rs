@@ -135,6 +135,20 @@ impl SingletonCore {
 
     /// An isolated core whose rate limiter reads `clock` (a [`ManualClock`](crate::ManualClock)
     /// in tests).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::{ManualClock, RateLimit, SingletonCore, SingletonError};
+    ///
+    /// let clock = ManualClock::new();
+    /// let core = SingletonCore::with_clock(RateLimit::per_second(1), clock.clone());
+    /// core.set("token", 1_u32)?;
+    /// clock.advance(Duration::from_millis(400));
+    /// let err = core.set("token", 2_u32).unwrap_err(); // the second in one second
+    /// let SingletonError::RateLimited { retry_after, .. } = err else { panic!("{err}") };
+    /// assert_eq!(retry_after, Duration::from_millis(600)); // when the first leaves the window
+    /// # Ok::<(), SingletonError>(())
+    /// ```
     pub fn with_clock(limit: RateLimit, clock: impl Clock) -> Self {
         let mut names = NameMap::default();
         let mut by_type = HashMap::new();
@@ -162,12 +176,31 @@ impl SingletonCore {
     }
 
     /// The rate limit in force.
+    ///
+    /// ```
+    /// use singleton_kit::{RateLimit, SingletonCore};
+    ///
+    /// assert_eq!(SingletonCore::new().rate_limit(), RateLimit::default());
+    /// let core = SingletonCore::with_rate_limit(RateLimit::per_second(50));
+    /// assert_eq!(core.rate_limit().max_ops(), Some(50));
+    /// ```
     pub fn rate_limit(&self) -> RateLimit {
         self.limiter.limit()
     }
 
     /// Changes the rate limit. Operations admitted under the previous limit (the newest
     /// `max_ops` of them) count against the new one; while unlimited, nothing is recorded.
+    ///
+    /// ```
+    /// use singleton_kit::{RateLimit, SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set_rate_limit(RateLimit::per_second(0)); // maintenance: refuse everything
+    /// assert!(matches!(core.set("mode", "ro"), Err(SingletonError::RateLimited { .. })));
+    /// core.set_rate_limit(RateLimit::unlimited());
+    /// assert!(core.set("mode", "rw").is_ok());
+    /// assert_eq!(core.rate_limit(), RateLimit::unlimited());
+    /// ```
     pub fn set_rate_limit(&self, limit: RateLimit) {
         self.limiter.set_limit(limit);
     }
@@ -258,6 +291,20 @@ impl SingletonCore {
     /// GET: the instance stored under `name` (access count + 1). A `#[singleton]` type of that
     /// name that has no instance yet is created by its factory. `Ok(None)` when neither.
     ///
+    /// ```
+    /// use singleton_kit::{singleton, SingletonCore, SingletonError};
+    ///
+    /// #[singleton(name = "doc_core_get", factory = || Limits { max_conns: 8 })]
+    /// struct Limits { max_conns: u32 }
+    ///
+    /// let core = SingletonCore::new();
+    /// let limits = core.get::<Limits>("doc_core_get")?.expect("created by its factory");
+    /// assert_eq!(limits.max_conns, 8);
+    /// assert!(core.get::<u32>("nothing_here")?.is_none());
+    /// assert!(matches!(core.get::<u32>("doc_core_get"), Err(SingletonError::TypeMismatch { .. })));
+    /// # Ok::<(), SingletonError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// `InvalidName`, `RateLimited`, `TypeMismatch` (the name holds another type),
@@ -275,6 +322,18 @@ impl SingletonCore {
     ///
     /// Racing callers run the factory once and all get the instance it made. No lock that other
     /// names need is held while it runs.
+    ///
+    /// ```
+    /// use singleton_kit::{Instance, SingletonCore};
+    ///
+    /// let core = SingletonCore::new();
+    /// let workers = core.get_or_create("workers", || 4_usize)?;
+    /// let again = core.get_or_create("workers", || 8_usize)?; // not run: "workers" exists
+    /// assert_eq!(*again, 4);
+    /// assert!(Instance::ptr_eq(&workers, &again));
+    /// assert_eq!(core.stats()?.access_counts["workers"], 2);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -348,6 +407,18 @@ impl SingletonCore {
     /// SET: stores `value` under `name`, replacing any instance. Its creation time is now and its
     /// access count 0. Handles to the replaced instance stay valid.
     ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("region", String::from("eu-west-1"))?;
+    /// let old = core.get::<String>("region")?.expect("just set");
+    /// core.set("region", String::from("us-east-1"))?;
+    /// assert_eq!(*core.get::<String>("region")?.expect("replaced"), "us-east-1");
+    /// assert_eq!(*old, "eu-west-1"); // the old handle still reads the replaced instance
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// `InvalidName`, `RateLimited`, `DuplicateName`, and `TypeMismatch` when a `#[singleton]`
@@ -357,6 +428,17 @@ impl SingletonCore {
     }
 
     /// SET with a type-erased value (what [`execute`](Self::execute) uses).
+    ///
+    /// ```
+    /// use singleton_kit::{SingletonCore, SingletonValue};
+    ///
+    /// let core = SingletonCore::new();
+    /// let value = SingletonValue::new(30_u64);
+    /// assert_eq!(value.type_name(), "u64");
+    /// core.set_value("timeout_secs", value)?;
+    /// assert_eq!(*core.get::<u64>("timeout_secs")?.expect("just set"), 30);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -394,11 +476,32 @@ impl SingletonCore {
 
     /// HAS: `true` when an instance is stored under `name`; `false` when not, when the name is
     /// invalid or ambiguous, or when rate-limited.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// assert!(!core.has("cache"));
+    /// core.set("cache", vec![0_u8; 16])?;
+    /// assert!(core.has("cache"));
+    /// assert!(!core.has("")); // an invalid name is never there
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn has(&self, name: &str) -> bool {
         self.has_as(SingletonOperation::Has, name)
     }
 
     /// EXISTS: the legacy name of [`has`](Self::has).
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("feature_flags", ["beta"])?;
+    /// assert!(core.exists("feature_flags"));
+    /// assert_eq!(core.exists("missing"), core.has("missing"));
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn exists(&self, name: &str) -> bool {
         self.has_as(SingletonOperation::Exists, name)
     }
@@ -412,6 +515,18 @@ impl SingletonCore {
     /// the name is invalid or ambiguous, or when rate-limited.
     ///
     /// Handles stay valid. A `#[singleton]` type's next `instance()` creates a fresh one.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("session", 7_u32)?;
+    /// let handle = core.get::<u32>("session")?.expect("just set");
+    /// assert!(core.delete("session"));
+    /// assert!(!core.delete("session")); // nothing left to delete
+    /// assert_eq!(*handle, 7); // handles stay valid
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn delete(&self, name: &str) -> bool {
         if self.admit(SingletonOperation::Delete, name).is_err() {
             return false;
@@ -432,11 +547,34 @@ impl SingletonCore {
     /// CLEAR: removes every instance, `#[singleton]` types' included, and returns how many. The
     /// core lets go of them newest first (reverse creation order), so an instance is dropped before
     /// the ones created before it, which it may use. `0` when rate-limited.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("db", "postgres://localhost")?;
+    /// core.set("cache", vec![1_u64, 2, 3])?;
+    /// assert_eq!(core.clear(), 2);
+    /// assert!(!core.has("db") && !core.has("cache"));
+    /// assert_eq!(core.clear(), 0);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn clear(&self) -> usize {
         self.clear_as(SingletonOperation::Clear)
     }
 
     /// RESET_ALL: the legacy name of [`clear`](Self::clear).
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("a", 1_u8)?;
+    /// core.set("b", 2_u8)?;
+    /// assert_eq!(core.reset_all(), 2);
+    /// assert_eq!(core.stats()?.total_singletons, 0);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn reset_all(&self) -> usize {
         self.clear_as(SingletonOperation::ResetAll)
     }
@@ -470,6 +608,19 @@ impl SingletonCore {
 
     /// GET_STATS: a snapshot of every live instance, in the seed design's shape.
     ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("flags", [true; 4])?;
+    /// let _ = core.get::<[bool; 4]>("flags")?;
+    /// let stats = core.stats()?;
+    /// assert_eq!(stats.singleton_names, ["flags"]);
+    /// assert_eq!(stats.access_counts["flags"], 1);
+    /// assert_eq!(stats.estimated_memory_bytes, 4);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// `RateLimited`.
@@ -496,6 +647,20 @@ impl SingletonCore {
 
     /// RESET: clears the rate limiter's window and `rate_limited_count`; instances stay. `false`
     /// when rate-limited (the reset itself takes a slot first).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::{ManualClock, RateLimit, SingletonCore};
+    ///
+    /// let clock = ManualClock::new();
+    /// let core = SingletonCore::with_clock(RateLimit::per_second(1), clock.clone());
+    /// core.set("a", 1_u8)?;
+    /// assert!(core.set("a", 2_u8).is_err()); // refused, and counted
+    /// clock.advance(Duration::from_secs(1));
+    /// assert!(core.reset()); // takes the freed slot, then clears the window and the count
+    /// assert_eq!(core.stats()?.rate_limited_count, 0);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn reset(&self) -> bool {
         if self.admit(SingletonOperation::Reset, "*").is_err() {
             return false;
@@ -508,6 +673,19 @@ impl SingletonCore {
     ///
     /// When the request carries a correlation id, the operation's `tracing` events are emitted in
     /// a `singleton_operation` span with a `correlation_id` field.
+    ///
+    /// ```
+    /// use singleton_kit::{Request, Response, SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("db_url", String::from("postgres://localhost"))?;
+    /// let has = core.execute(Request::parse("has")?.name("db_url").correlation_id("req-1"))?;
+    /// assert!(matches!(has, Response::Bool(true)));
+    /// assert!(matches!(core.execute(Request::parse("clear")?)?, Response::Count(1)));
+    /// let no_name = core.execute(Request::parse("delete")?);
+    /// assert!(matches!(no_name, Err(SingletonError::MissingArgument { .. })));
+    /// # Ok::<(), SingletonError>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -30,6 +30,15 @@ pub struct SingletonValue {
 
 impl SingletonValue {
     /// Wraps `value`.
+    ///
+    /// ```
+    /// use singleton_kit::{SingletonCore, SingletonValue};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set_value("region", SingletonValue::new(String::from("eu-west-1")))?;
+    /// assert_eq!(core.get::<String>("region")?.expect("just set").as_str(), "eu-west-1");
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn new<T: Send + Sync + 'static>(value: T) -> Self {
         Self {
             value: Box::new(value),
@@ -40,16 +49,39 @@ impl SingletonValue {
     }
 
     /// The value's type name, as [`std::any::type_name`] gives it.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonValue;
+    ///
+    /// assert_eq!(SingletonValue::new(7_i64).type_name(), "i64");
+    /// assert!(SingletonValue::new(vec![1_u8]).type_name().ends_with("Vec<u8>"));
+    /// ```
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
 
     /// `true` when the value is a `T`.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonValue;
+    ///
+    /// let v = SingletonValue::new(3_u16);
+    /// assert!(v.is::<u16>());
+    /// assert!(!v.is::<u32>());
+    /// ```
     pub fn is<T: 'static>(&self) -> bool {
         self.type_id == TypeId::of::<T>()
     }
 
     /// The value, if it is a `T`.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonValue;
+    ///
+    /// let v = SingletonValue::new(vec!["a", "b"]);
+    /// assert_eq!(v.downcast_ref::<Vec<&str>>().map(Vec::len), Some(2));
+    /// assert_eq!(v.downcast_ref::<String>(), None);
+    /// ```
     pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
         self.value.downcast_ref()
     }

@@ -166,16 +166,55 @@ impl AnyInstance {
     }
 
     /// The instance's type name, as [`std::any::type_name`] gives it.
+    ///
+    /// ```
+    /// use singleton_kit::{Request, Response, SingletonCore};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("ratio", 0.5_f64)?;
+    /// let Response::Value(Some(any)) = core.execute(Request::parse("get")?.name("ratio"))? else {
+    ///     panic!("expected a value")
+    /// };
+    /// assert_eq!(any.type_name(), "f64");
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn type_name(&self) -> &'static str {
         self.node.meta().type_name
     }
 
     /// `true` when the instance is a `T`.
+    ///
+    /// ```
+    /// use singleton_kit::{Request, Response, SingletonCore};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("retries", 3_u8)?;
+    /// let Response::Value(Some(any)) = core.execute(Request::parse("get")?.name("retries"))? else {
+    ///     panic!("expected a value")
+    /// };
+    /// assert!(any.is::<u8>());
+    /// assert!(!any.is::<u32>());
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn is<T: 'static>(&self) -> bool {
         self.node.meta().type_id == TypeId::of::<T>()
     }
 
     /// A typed handle to the instance, if it is a `T`.
+    ///
+    /// ```
+    /// use singleton_kit::{Instance, Request, Response, SingletonCore};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("hosts", vec!["a.example", "b.example"])?;
+    /// let Response::Value(Some(any)) = core.execute(Request::parse("get")?.name("hosts"))? else {
+    ///     panic!("expected a value")
+    /// };
+    /// let hosts: Instance<Vec<&str>> = any.downcast().expect("a Vec<&str>");
+    /// assert_eq!(hosts.len(), 2);
+    /// assert!(any.downcast::<String>().is_none());
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     pub fn downcast<T: 'static>(&self) -> Option<Instance<T>> {
         if !self.is::<T>() {
             return None;

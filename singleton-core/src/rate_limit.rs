@@ -80,6 +80,19 @@ impl fmt::Display for RateLimit {
 ///
 /// The limiter reads [`now`](Clock::now) while it holds its lock (so that admissions are
 /// recorded in time order): an implementation must not call into the core.
+///
+/// ```
+/// use std::time::Duration;
+/// use singleton_kit::{Clock, RateLimit, SingletonCore};
+///
+/// struct Frozen; // time stands still: a full window never frees
+/// impl Clock for Frozen {
+///     fn now(&self) -> Duration { Duration::ZERO }
+/// }
+/// let core = SingletonCore::with_clock(RateLimit::per_second(1), Frozen);
+/// assert!(core.set("a", 1_u8).is_ok() && core.set("a", 2_u8).is_err());
+/// assert_eq!(Frozen.resolution(), Duration::ZERO); // the default: an exact clock
+/// ```
 pub trait Clock: Send + Sync + 'static {
     /// Time elapsed since the clock's own origin. Never goes backwards.
     fn now(&self) -> Duration;
@@ -99,6 +112,17 @@ pub trait Clock: Send + Sync + 'static {
 /// the delivery of timer ticks, which a busy VM can delay: a window widened by its nominal
 /// resolution would not be exact. The limiter reads this one; a [`Clock`] that reports its
 /// [`resolution`](Clock::resolution) can be plugged in with [`SingletonCore::with_clock`](crate::SingletonCore::with_clock).
+///
+/// ```
+/// use std::time::Duration;
+/// use singleton_kit::{Clock, MonotonicClock};
+///
+/// let clock = MonotonicClock::new();
+/// let before = clock.now();
+/// std::thread::sleep(Duration::from_millis(2));
+/// assert!(clock.now() >= before + Duration::from_millis(2));
+/// assert_eq!(clock.resolution(), Duration::ZERO);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct MonotonicClock {
     origin: Instant,
@@ -152,6 +176,17 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let shared = clock.clone();
+    /// assert_eq!(clock.now(), Duration::ZERO);
+    /// clock.advance(Duration::from_millis(250));
+    /// assert_eq!(shared.now(), Duration::from_millis(250)); // clones share the time
+    /// ```
     pub fn advance(&self, by: Duration) {
         self.nanos.fetch_add(duration_nanos(by), Ordering::SeqCst);
     }

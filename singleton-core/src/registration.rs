@@ -200,6 +200,21 @@ pub fn registered() -> Vec<Registered> {
 }
 
 /// One `#[singleton]` type: where it was declared, and its live state in the global core.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_registered", factory = || Retries(3))]
+/// struct Retries(u32);
+///
+/// let r = singleton_kit::registered().into_iter().find(|r| r.name() == "doc_registered").unwrap();
+/// assert!(r.type_name().ends_with("Retries") && !r.is_eager() && r.size_of() == 4);
+/// assert!(!r.is_created() && r.created_at().is_none() && r.access_count() == 0);
+/// let _ = Retries::instance();
+/// assert!(r.is_created() && r.access_count() == 1 && r.created_at().is_some());
+/// assert!(r.init_duration().is_some()); // how long the factory ran
+/// println!("declared in {} at {}:{}", r.module_path(), r.file(), r.line());
+/// ```
 #[derive(Clone, Copy)]
 pub struct Registered(pub(crate) &'static Descriptor);
 

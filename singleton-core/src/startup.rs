@@ -42,6 +42,19 @@ pub fn init_eager() -> Result<EagerReport, EagerError> {
 }
 
 /// What [`init_eager`] did, one line per eager singleton.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_eager_report", eager, factory = || Templates(vec!["index", "error"]))]
+/// struct Templates(Vec<&'static str>);
+///
+/// let report = singleton_kit::init_eager().expect("eager singletons");
+/// assert_eq!(report.outcomes().len(), 1);
+/// let sum = report.outcomes().iter().filter_map(|o| o.result().ok().flatten()).sum();
+/// assert_eq!(report.total(), sum);
+/// assert!(report.to_string().contains("doc_eager_report"));
+/// ```
 #[derive(Debug)]
 pub struct EagerReport {
     outcomes: Vec<EagerOutcome>,
@@ -60,6 +73,20 @@ impl EagerReport {
 }
 
 /// One eager singleton's outcome.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_eager_outcome", eager, factory = || Metrics(0))]
+/// struct Metrics(u64);
+///
+/// let first = singleton_kit::init_eager().expect("eager singletons");
+/// let outcome = first.outcomes().iter().find(|o| o.name() == "doc_eager_outcome").unwrap();
+/// assert!(matches!(outcome.result(), Ok(Some(_)))); // created now, in that time
+/// assert!(outcome.registered().is_created());
+/// let again = singleton_kit::init_eager().expect("eager singletons");
+/// assert!(matches!(again.outcomes()[0].result(), Ok(None))); // already created
+/// ```
 #[derive(Debug)]
 pub struct EagerOutcome {
     registered: Registered,
@@ -99,6 +126,19 @@ impl fmt::Display for EagerReport {
 }
 
 /// Some eager singletons could not be created; the report says which and why.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_eager_error", eager, try_factory = || "none".parse::<u16>().map(Port))]
+/// struct Port(u16);
+///
+/// let err = singleton_kit::init_eager().unwrap_err();
+/// let failed: Vec<_> = err.failures().map(|o| o.name()).collect();
+/// assert_eq!(failed, ["doc_eager_error"]);
+/// assert_eq!(err.report().outcomes().len(), 1);
+/// assert!(err.to_string().starts_with("1 eager singleton(s) failed"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{} eager singleton(s) failed to initialise:\n{report}", self.failures().count())]
 pub struct EagerError {
@@ -142,6 +182,19 @@ pub fn validate() -> Result<(), ValidationError> {
 }
 
 /// Names claimed by more than one `#[singleton]` type.
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_shared", factory = || First)]
+/// struct First;
+/// #[singleton(name = "doc_shared", factory = || Second)]
+/// struct Second;
+///
+/// let err = singleton_kit::validate().unwrap_err();
+/// assert_eq!(err.duplicates()[0].len(), 2);
+/// assert!(err.to_string().contains("singleton name `doc_shared` is claimed by"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub struct ValidationError {
     duplicates: Vec<Vec<Registered>>,
@@ -184,6 +237,20 @@ pub fn report() -> Report {
 }
 
 /// A snapshot of [`registered()`] for printing: see [`report`].
+///
+/// ```
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_report", factory = || Cache(Vec::new()))]
+/// struct Cache(Vec<u64>);
+///
+/// let _ = Cache::instance();
+/// let report = singleton_kit::report();
+/// assert!(report.singletons().iter().any(|r| r.name() == "doc_report" && r.is_created()));
+/// let table = report.to_string();
+/// assert!(table.lines().nth(1).unwrap().starts_with("NAME"));
+/// assert!(table.lines().any(|l| l.starts_with("doc_report") && l.contains("created")));
+/// ```
 #[derive(Debug)]
 pub struct Report {
     rows: Vec<Registered>,
