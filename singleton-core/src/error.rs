@@ -35,11 +35,12 @@ pub enum SingletonError {
     },
 
     /// The core's rate limit refused the operation. It took no slot of the window.
-    #[error("rate limit exceeded for `{operation}` on singleton `{name}`: retry after {retry_after:?}")]
+    #[error("rate limit exceeded for `{operation}` on {}: retry after {retry_after:?}", subject(name))]
     RateLimited {
         /// The operation that was refused (`"get"`, `"set"`, ...).
         operation: &'static str,
-        /// The singleton the operation was about (`"*"` for operations on all of them).
+        /// The singleton the operation was about (`"*"` for the operations on all of them:
+        /// `clear`, `reset_all`, `get_stats`, `reset`).
         name: String,
         /// How long until the oldest admitted operation leaves the window.
         retry_after: Duration,
@@ -104,6 +105,15 @@ pub enum SingletonError {
     },
 }
 
+/// What an operation was about, for messages: `"*"` stands for the operations on all singletons.
+fn subject(name: &str) -> String {
+    if name == "*" {
+        "all singletons".to_owned()
+    } else {
+        format!("singleton `{name}`")
+    }
+}
+
 impl SingletonError {
     /// The name of the singleton this error is about, where there is one.
     ///
@@ -123,5 +133,23 @@ impl SingletonError {
             Self::Cycle { path } => path.first().map(String::as_str),
             Self::UnknownOperation { .. } | Self::MissingArgument { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_messages_name_what_was_refused() {
+        let one = SingletonError::RateLimited {
+            operation: "get",
+            name: "cache".into(),
+            retry_after: Duration::from_millis(5),
+        };
+        assert_eq!(one.to_string(), "rate limit exceeded for `get` on singleton `cache`: retry after 5ms");
+        let all =
+            SingletonError::RateLimited { operation: "clear", name: "*".into(), retry_after: Duration::ZERO };
+        assert_eq!(all.to_string(), "rate limit exceeded for `clear` on all singletons: retry after 0ns");
     }
 }
