@@ -26,7 +26,9 @@ pub struct RateLimit {
 impl RateLimit {
     /// At most `max_ops` operations in any window of length `window`.
     ///
-    /// `max_ops == 0` refuses every operation (a maintenance switch).
+    /// `max_ops == 0` refuses every operation (a maintenance switch). The limiter remembers the
+    /// times of the last `max_ops` admissions, 8 bytes each, so a limit of a million costs up to
+    /// 8 MB once that many operations have been admitted.
     ///
     /// # Panics
     ///
