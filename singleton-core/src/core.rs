@@ -11,7 +11,7 @@ use once_cell::sync::Lazy;
 
 use crate::entry::{Entry, SingletonValue};
 use crate::instance::AnyInstance;
-use crate::names::{NameMap, Named, Names, NamesWriter, Piece};
+use crate::names::{Named, Names, NamesWriter, Piece};
 use crate::node::{Ref, Retired};
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
@@ -19,8 +19,8 @@ use crate::registration::{Descriptor, Registration};
 use crate::stats::{Row, Stats};
 use crate::{creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
 
-/// Both name maps, as one: the fixed one first, then the run-time one, loaded only when needed.
-/// A view looks up one name.
+/// A lookup of one name: in the fixed names first, then in the piece of the run-time names,
+/// loaded only when needed.
 struct View<'a> {
     core: &'a SingletonCore,
     piece: std::cell::OnceCell<Guard<Arc<Piece>>>,
@@ -29,11 +29,9 @@ struct View<'a> {
 impl View<'_> {
     #[inline]
     fn get(&self, name: &str) -> Option<&Named> {
-        if let Some(named) = self.core.registered.get(name) {
-            return Some(named);
-        }
-        let hash = self.core.names.hash(name);
-        self.piece.get_or_init(|| self.core.names.load(hash)).get(hash, name)
+        let names = &self.core.names;
+        let hash = names.hash(name);
+        names.fixed().get(hash, name).or_else(|| self.piece.get_or_init(|| names.load(hash)).get(hash, name))
     }
 }
 
@@ -75,10 +73,7 @@ impl View<'_> {
 /// ```
 pub struct SingletonCore {
     limiter: Limiter,
-    /// The `#[singleton]` types' names, fixed when the core is made: read with no synchronisation
-    /// at all. Their entries stay; only the instances in them come and go.
-    registered: NameMap,
-    /// Every other name, made by `set` and `get_or_create` and removed by `delete` and `clear`.
+    /// Every name: the `#[singleton]` types', fixed, and those made at run time.
     names: Names,
     /// The `#[singleton]` types' entries, fixed when the core is made.
     by_type: HashMap<TypeId, Arc<Entry>>,
@@ -150,28 +145,14 @@ impl SingletonCore {
     /// # Ok::<(), SingletonError>(())
     /// ```
     pub fn with_clock(limit: RateLimit, clock: impl Clock) -> Self {
-        let mut names = NameMap::default();
-        let mut by_type = HashMap::new();
-        for registration in inventory::iter::<Registration> {
-            let descriptor: &'static Descriptor = registration.0;
-            let entry = Arc::new(Entry::new(descriptor.name, Some(descriptor)));
-            by_type.insert((descriptor.type_id)(), Arc::clone(&entry));
-            match names.remove(descriptor.name) {
-                None => names.insert(descriptor.name.into(), Named::One(entry)),
-                Some(Named::One(first)) => {
-                    names.insert(descriptor.name.into(), Named::Ambiguous(vec![first, entry]))
-                }
-                Some(Named::Ambiguous(mut all)) => {
-                    all.push(entry);
-                    names.insert(descriptor.name.into(), Named::Ambiguous(all))
-                }
-            };
-        }
+        let entries: Vec<Arc<Entry>> = inventory::iter::<Registration>
+            .into_iter()
+            .map(|registration| Arc::new(Entry::new(registration.0.name, Some(registration.0))))
+            .collect();
         Self {
             limiter: Limiter::new(limit, Arc::new(clock)),
-            registered: names,
-            names: Names::new(),
-            by_type,
+            names: Names::new(entries.iter().cloned()),
+            by_type: entries.into_iter().filter_map(|e| Some(((e.registration?.type_id)(), e))).collect(),
         }
     }
 
@@ -446,7 +427,7 @@ impl SingletonCore {
     pub fn set_value(&self, name: &str, value: SingletonValue) -> Result<()> {
         self.admit(SingletonOperation::Set, name)?;
         let mut names = self.write();
-        let entry = match self.registered.get(name).or_else(|| names.get(name)) {
+        let entry = match names.get(name) {
             Some(Named::One(entry)) => Arc::clone(entry),
             Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
             None => {
@@ -532,7 +513,7 @@ impl SingletonCore {
             return false;
         }
         let mut names = self.write();
-        let Some(Named::One(entry)) = self.registered.get(name).or_else(|| names.get(name)) else {
+        let Some(Named::One(entry)) = names.get(name) else {
             return false;
         };
         let entry = Arc::clone(entry);
@@ -589,8 +570,13 @@ impl SingletonCore {
     /// Takes every instance out and lets go of them newest first.
     fn release_all(&self) -> usize {
         let mut names = self.write();
-        let mut removed: Vec<Retired> =
-            self.registered.values().flat_map(Named::entries).filter_map(|e| e.slot.swap(None)).collect();
+        let mut removed: Vec<Retired> = self
+            .names
+            .fixed()
+            .iter()
+            .flat_map(|(_, named)| named.entries())
+            .filter_map(|e| e.slot.swap(None))
+            .collect();
         names.retain(|named| {
             removed.extend(named.entries().iter().filter_map(|e| e.slot.swap(None)));
             // Keep the entries that are being created or waited for right now.
@@ -628,7 +614,7 @@ impl SingletonCore {
         self.admit(SingletonOperation::GetStats, "*")?;
         let mut rows = Vec::new();
         let dynamic = self.names.load_all();
-        let all = self.registered.iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
+        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
         for (name, named) in all {
             match named {
                 Named::One(entry) => rows.extend(row(name, entry)),
@@ -776,7 +762,7 @@ impl fmt::Debug for SingletonCore {
             .field("rate_limit", &self.rate_limit())
             .field(
                 "names",
-                &(self.registered.len() + self.names.load_all().iter().map(|p| p.len()).sum::<usize>()),
+                &(self.names.fixed().len() + self.names.load_all().iter().map(|p| p.len()).sum::<usize>()),
             )
             .field("registered", &self.by_type.len())
             .finish_non_exhaustive()

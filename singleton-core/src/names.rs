@@ -1,7 +1,6 @@
 //! The names of a core: the fixed map of the `#[singleton]` types' names, and the run-time
 //! names, read without a lock and written copy-on-write.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
@@ -24,14 +23,12 @@ impl Named {
     }
 }
 
-/// The `#[singleton]` types' names.
-pub(crate) type NameMap = HashMap<Box<str>, Named, foldhash::fast::RandomState>;
-
 /// How many pieces the run-time name map is cut into: adding a name copies one piece.
 const SHARDS: usize = 16;
 
-/// One piece of the run-time names: a table addressed by a hash computed once per operation
-/// (its top bits pick the piece).
+/// A table of names addressed by a hash computed once per operation: the fixed table of the
+/// `#[singleton]` types' names, and each piece of the run-time names (the hash's top bits pick
+/// the piece).
 #[derive(Clone, Default)]
 pub(crate) struct Piece {
     table: hashbrown::HashTable<(Box<str>, Named)>,
@@ -43,6 +40,17 @@ impl Piece {
         self.table.find(hash, |(key, _)| **key == *name).map(|(_, named)| named)
     }
 
+    /// Adds or replaces `name`; `hasher` rehashes the names when the table grows.
+    fn insert(&mut self, hasher: &Hasher, hash: u64, name: &str, named: Named) {
+        let rehash = |(key, _): &(Box<str>, Named)| std::hash::BuildHasher::hash_one(hasher, &**key);
+        match self.table.entry(hash, |(key, _)| **key == *name, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1 = named,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((name.into(), named));
+            }
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
@@ -52,11 +60,14 @@ impl Piece {
     }
 }
 
-/// The names made at run time (by `set` and `get_or_create`): read without a lock, written
-/// copy-on-write. (The `#[singleton]` types' names are fixed when a core is made and need none of
-/// this: see `SingletonCore::registered`.)
+type Hasher = foldhash::fast::RandomState;
+
+/// The names of a core. The `#[singleton]` types' names are fixed when the core is made and read
+/// with no synchronisation at all: their entries stay, only the instances in them come and go.
+/// The names made at run time (by `set` and `get_or_create`) are read without a lock and
+/// written copy-on-write.
 ///
-/// Reads load the current map through `arc-swap`, which writes no shared cache line, so reads
+/// Reads of run-time names load the current map through `arc-swap`, which writes no shared cache line, so reads
 /// scale with threads; an `RwLock` makes every reader write its reader count (measured: 46 ns per
 /// `RwLock<HashMap>` lookup on one thread, 65–110 ns on two). Writers are serialised by a mutex,
 /// and only those that add or remove a name copy a map: names are added rarely and read
@@ -66,18 +77,40 @@ impl Piece {
 /// hashes a short name several times faster than SipHash and keeps a per-process seed; the one
 /// hash picks the piece and the slot in it.
 pub(crate) struct Names {
+    fixed: Piece,
     pieces: [ArcSwap<Piece>; SHARDS],
-    hasher: foldhash::fast::RandomState,
+    hasher: Hasher,
     writer: Mutex<()>,
 }
 
 impl Names {
-    pub(crate) fn new() -> Self {
+    /// The names of a core whose `#[singleton]` types have these entries (two entries with one
+    /// name make it ambiguous).
+    pub(crate) fn new(registered: impl IntoIterator<Item = Arc<Entry>>) -> Self {
+        let hasher = Hasher::default();
+        let mut fixed = Piece::default();
+        for entry in registered {
+            let hash = std::hash::BuildHasher::hash_one(&hasher, &*entry.name);
+            let named = match fixed.get(hash, &entry.name) {
+                None => Named::One(Arc::clone(&entry)),
+                Some(other) => {
+                    Named::Ambiguous(other.entries().iter().cloned().chain([Arc::clone(&entry)]).collect())
+                }
+            };
+            fixed.insert(&hasher, hash, &entry.name, named);
+        }
         Self {
+            fixed,
             pieces: std::array::from_fn(|_| ArcSwap::from_pointee(Piece::default())),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher,
             writer: Mutex::new(()),
         }
+    }
+
+    /// The `#[singleton]` types' names.
+    #[inline]
+    pub(crate) fn fixed(&self) -> &Piece {
+        &self.fixed
     }
 
     #[inline]
@@ -131,24 +164,17 @@ impl NamesWriter<'_> {
         self.changed[i].get_or_insert_with(|| Piece::clone(current))
     }
 
+    /// What `name` points at, fixed or run-time.
     pub(crate) fn get(&self, name: &str) -> Option<&Named> {
         let hash = self.names.hash(name);
-        self.piece(Names::piece_of(hash)).get(hash, name)
+        self.names.fixed.get(hash, name).or_else(|| self.piece(Names::piece_of(hash)).get(hash, name))
     }
 
-    /// Adds or replaces `name`.
+    /// Adds or replaces the run-time name `name`.
     pub(crate) fn insert(&mut self, name: &str, named: Named) {
-        let hash = self.names.hash(name);
-        let hasher = &self.names.hasher;
-        let rehash = |(key, _): &(Box<str>, Named)| std::hash::BuildHasher::hash_one(hasher, &**key);
-        let current = &self.current[Names::piece_of(hash)];
-        let piece = self.changed[Names::piece_of(hash)].get_or_insert_with(|| Piece::clone(current));
-        match piece.table.entry(hash, |(key, _)| **key == *name, rehash) {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1 = named,
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert((name.into(), named));
-            }
-        }
+        let names = self.names;
+        let hash = names.hash(name);
+        self.piece_mut(Names::piece_of(hash)).insert(&names.hasher, hash, name, named);
     }
 
     pub(crate) fn remove(&mut self, name: &str) {
