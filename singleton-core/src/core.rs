@@ -262,11 +262,13 @@ impl SingletonCore {
                 None => Arc::clone(entry),
             },
         };
-        let Some(registration) = entry.registration else { return Ok(None) };
+        if entry.registration.is_none() {
+            return Ok(None);
+        }
         if let Some((type_id, type_name)) = want {
             entry.check_type(type_id, type_name)?;
         }
-        creation::get_or_create(&entry, registration.create).map(Some)
+        creation::get_or_make(&entry).map(Some)
     }
 
     /// GET: the instance stored under `name` (access count + 1). A `#[singleton]` type of that
@@ -359,7 +361,7 @@ impl SingletonCore {
             entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
             // A factory that fails or panics leaves no empty entry behind.
             let mut forget = ForgetIfEmpty { core: self, name, entry: Some(&entry) };
-            match creation::get_or_create_attached(&entry, make) {
+            match creation::get_or_create(&entry, make) {
                 Ok(Ok(live)) => {
                     forget.entry = None;
                     return Instance::from_ref(live, name);

@@ -79,13 +79,11 @@ pub(crate) fn unwind_with_cycle(path: Vec<String>, message: String) -> ! {
     panic::resume_unwind(Box::new(message))
 }
 
-/// Returns the entry's live instance (a reference with an access counted), creating it with
-/// `make` if there is none. For an entry that is never detached: a `#[singleton]` type's.
-pub(crate) fn get_or_create(
-    entry: &Arc<Entry>,
-    make: impl FnOnce() -> std::result::Result<SingletonValue, BoxError>,
-) -> Result<Ref> {
-    match get_or_create_attached(entry, make) {
+/// Returns a `#[singleton]` type's live instance (a reference with an access counted), creating
+/// it with the type's factory if there is none.
+pub(crate) fn get_or_make(entry: &Arc<Entry>) -> Result<Ref> {
+    let registration = entry.registration.expect("only a #[singleton] type's entry has a factory");
+    match get_or_create(entry, registration.create) {
         Ok(result) => result,
         Err(_) => unreachable!("a #[singleton] type's entry is never detached"),
     }
@@ -99,7 +97,7 @@ pub(crate) fn get_or_create(
 ///
 /// `Err(make)` when the entry was [detached](detach_if_idle) from its core's map before this
 /// call could claim it: the caller looks the name up again.
-pub(crate) fn get_or_create_attached<M>(entry: &Arc<Entry>, make: M) -> std::result::Result<Result<Ref>, M>
+pub(crate) fn get_or_create<M>(entry: &Arc<Entry>, make: M) -> std::result::Result<Result<Ref>, M>
 where
     M: FnOnce() -> std::result::Result<SingletonValue, BoxError>,
 {

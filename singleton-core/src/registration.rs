@@ -117,7 +117,7 @@ impl Descriptor {
     #[cold]
     #[inline(never)]
     fn create<T: SingletonType>(&'static self) -> Result<Instance<T>> {
-        Instance::from_ref(creation::get_or_create(self.entry(), self.create)?, self.name)
+        Instance::from_ref(creation::get_or_make(self.entry())?, self.name)
     }
 
     /// The instance, created by the factory on first use. What `T::instance()` calls.
@@ -282,7 +282,7 @@ impl Registered {
         if entry.slot.is_some() {
             return Ok(None);
         }
-        let live = creation::get_or_create(entry, self.0.create)?;
+        let live = creation::get_or_make(entry)?;
         let made = live.meta().init_duration;
         live.release_uncounted();
         Ok(made)
