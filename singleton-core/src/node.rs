@@ -297,22 +297,11 @@ impl Ref {
 impl Clone for Ref {
     #[inline]
     fn clone(&self) -> Self {
-        let n = self.node();
-        let s = stripe_index();
-        let stripe = &n.stripes[s];
-        let mut w = stripe.word.load(Ordering::Relaxed);
-        loop {
-            if w & DEAD != 0 {
-                // Retired: count on `central`, which this handle already keeps above zero.
-                n.central.fetch_add(1, Ordering::Relaxed);
-                return Ref { node: self.node, stripe: CENTRAL };
-            }
-            assert!(w & HANDLES != HANDLES, "too many singleton handles alive on one thread");
-            match stripe.word.compare_exchange(w, w + HANDLE, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Ref { node: self.node, stripe: s as u8 },
-                Err(actual) => w = actual,
-            }
-        }
+        Node::try_acquire(self.node, false).unwrap_or_else(|| {
+            // Retired: count on `central`, which this handle already keeps above zero.
+            self.node().central.fetch_add(1, Ordering::Relaxed);
+            Ref { node: self.node, stripe: CENTRAL }
+        })
     }
 }
 
