@@ -1,24 +1,45 @@
-//! Exactly-once creation, with cycle detection instead of deadlock.
+//! Exactly-once creation, sync and async, with cycle detection instead of deadlock.
 //!
-//! Every creation, typed or name-keyed, in any core, goes through [`get_or_create`]. One global
-//! bookkeeping lock records which thread is creating which entry (its *claim*), the stack of
-//! creations each thread has in progress, and which entry each waiting thread waits for. The lock
-//! is held only to read and change that record, never while a factory runs, so factories may ask
-//! for other singletons and unrelated singletons are created in parallel.
+//! Every creation, typed or name-keyed, sync or async, in any core, goes through this module.
+//! One global bookkeeping lock records the creations in progress (one per entry), which entry each
+//! creation is waiting for, and the tasks waiting for each creation. The lock is held only to read
+//! and change that record, never while a factory runs or its future is polled, so factories may
+//! ask for other singletons and unrelated singletons are created in parallel.
 //!
-//! Before a thread waits for an entry that another thread is creating, it follows the wait-for
-//! chain (owner → what the owner waits for → its owner → …). If the chain comes back to the
-//! thread itself, waiting would deadlock: the creation fails with [`SingletonError::Cycle`]
-//! instead. A thread that asks for an entry it is itself creating is the one-thread case of the
-//! same rule, so a self-referencing factory fails instead of recursing until the stack overflows.
+//! # Who waits for whom
+//!
+//! While a factory runs (a sync factory's call, or each poll of an async factory's future), its
+//! creation is the calling thread's *context* (a thread-local stack, since factories nest). When
+//! code in that context asks for another singleton that is being created, the record gets an edge
+//! "this creation waits for that one" for as long as the request lasts. Before it waits, the
+//! request follows the edges from the creation it would wait for; if they lead back to its own
+//! context, waiting could never end, and the request fails with [`SingletonError::Cycle`] instead.
+//! Because the edges join creations rather than threads, the same rule covers a factory that asks
+//! for itself, a cycle across threads, and a cycle across async tasks, which may move between
+//! threads at every poll.
+//!
+//! # Async creations: one shared future
+//!
+//! An async creation is one boxed future, kept in the record while nobody polls it. Whoever asks
+//! for the singleton registers its waker and, if the future is not being polled right now, takes it
+//! out and polls it (with a waker that wakes every registered caller), then puts it back. So the
+//! factory is called once however many tasks ask, and a caller that is dropped (cancelled) at any
+//! `.await` loses nothing: its drop wakes the other callers, one of which polls the same future on;
+//! with no caller left, the future waits in the record for the next one. A factory whose future
+//! fails or panics stores nothing, and the next request starts afresh.
+//!
+//! Sync callers never wait for an async creation (they get [`SingletonError::NeedsAwait`]); async
+//! callers may wait for a sync creation, woken when it ends.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, ThreadId};
-use std::time::Instant;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
 
@@ -27,25 +48,114 @@ use crate::node::Ref;
 use crate::{BoxError, Result, SingletonError};
 
 /// Entries are identified by address while they are being created (the creator holds an `Arc`).
-type Key = usize;
+pub(crate) type Key = usize;
 
-fn key(entry: &Arc<Entry>) -> Key {
+pub(crate) fn key(entry: &Arc<Entry>) -> Key {
     Arc::as_ptr(entry) as Key
 }
 
-#[derive(Default)]
-struct Graph {
-    /// Which thread is creating which entry.
-    owners: HashMap<Key, ThreadId>,
-    threads: HashMap<ThreadId, ThreadState>,
-}
+/// Not public API. The future of an async factory, boxed so that factories of different types (and factories
+/// that await each other) share one type.
+pub type BoxFuture = Pin<Box<dyn Future<Output = std::result::Result<SingletonValue, BoxError>> + Send>>;
 
 #[derive(Default)]
-struct ThreadState {
-    /// Creations in progress on this thread, outermost first.
-    stack: Vec<(Key, Box<str>)>,
-    /// The entry this thread is waiting for another thread to create.
-    waiting_for: Option<Key>,
+struct Graph {
+    /// The creations in progress, by entry.
+    running: HashMap<Key, Running>,
+    /// Which entries each running creation is asking for right now (a multiset).
+    edges: HashMap<Key, Vec<Key>>,
+    /// How many threads are blocked waiting for each entry's creation.
+    blocked: HashMap<Key, usize>,
+    /// How an async creation ended when another caller than the one that started it was polling
+    /// it: for the caller that started it (by its waiter id), which has no factory left to retry
+    /// with. A stored reference carries the access that caller will count.
+    outcomes: HashMap<u64, Result<Ref>>,
+    /// Ids for creations and waiters.
+    next_id: u64,
+}
+
+struct Running {
+    id: u64,
+    name: Box<str>,
+    started: Instant,
+    /// Tasks waiting for this creation, by waiter id.
+    wakers: Vec<(u64, Waker)>,
+    /// `Some` for an async creation: the waiter that started it.
+    starter: Option<u64>,
+    /// An async creation's future while nobody polls it.
+    future: Option<BoxFuture>,
+}
+
+impl Graph {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn add_edge(&mut self, from: Key, to: Key) {
+        self.edges.entry(from).or_default().push(to);
+    }
+
+    fn remove_edge(&mut self, from: Key, to: Key) {
+        if let Some(all) = self.edges.get_mut(&from) {
+            if let Some(at) = all.iter().position(|k| *k == to) {
+                all.swap_remove(at);
+            }
+            if all.is_empty() {
+                self.edges.remove(&from);
+            }
+        }
+    }
+
+    /// If the creation of `want` (running) waits, through the edges, for the creation `me`, the
+    /// cycle's names: from `want` to `me` and back to `want`, rotated to start at the outermost
+    /// creation of this thread's context that is on the cycle.
+    fn cycle(&self, me: Key, want: Key) -> Option<Vec<String>> {
+        let mut parent: HashMap<Key, Key> = HashMap::new();
+        let mut stack = vec![want];
+        let mut found = want == me;
+        while let Some(at) = stack.pop() {
+            if found {
+                break;
+            }
+            for &next in self.edges.get(&at).map_or(&[][..], Vec::as_slice) {
+                if !self.running.contains_key(&next) || next == want || parent.contains_key(&next) {
+                    continue;
+                }
+                parent.insert(next, at);
+                if next == me {
+                    found = true;
+                    break;
+                }
+                stack.push(next);
+            }
+        }
+        if !found {
+            return None;
+        }
+        let mut keys = vec![me];
+        while let Some(&up) = parent.get(keys.last().expect("not empty")) {
+            keys.push(up);
+        }
+        keys.reverse(); // want, ..., me
+        let outermost = CONTEXT.with(|c| c.borrow().iter().map(|f| f.key).find(|k| keys.contains(k)));
+        if let Some(at) = outermost.and_then(|o| keys.iter().position(|k| *k == o)) {
+            keys.rotate_left(at);
+        }
+        let mut path: Vec<String> = keys.iter().map(|k| self.running[k].name.to_string()).collect();
+        path.push(path[0].clone());
+        Some(path)
+    }
+
+    /// Ends the creation of `k` (if it is still creation `id`), and returns who to wake.
+    fn finish(&mut self, k: Key, id: u64) -> Vec<Waker> {
+        match self.running.get(&k) {
+            Some(run) if run.id == id => {}
+            _ => return Vec::new(),
+        }
+        let run = self.running.remove(&k).expect("checked");
+        run.wakers.into_iter().map(|(_, w)| w).collect()
+    }
 }
 
 static GRAPH: Lazy<Mutex<Graph>> = Lazy::new(Mutex::default);
@@ -53,23 +163,57 @@ static GRAPH: Lazy<Mutex<Graph>> = Lazy::new(Mutex::default);
 static CREATED: Condvar = Condvar::new();
 
 fn graph() -> MutexGuard<'static, Graph> {
-    // Every change to the graph is a single map operation, so it is consistent even if a
-    // thread panicked while holding the lock.
+    // Every change to the record is made of single map operations with no user code between
+    // them, so it is consistent even if a thread panicked while holding the lock.
     GRAPH.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Wakes the callers of creations that ended, with no lock held.
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
+    }
+    CREATED.notify_all();
+}
+
+/// One creation in progress on this thread: a sync factory's call or an async factory's poll.
+struct Frame {
+    key: Key,
+}
+
 thread_local! {
-    /// How many factories are running on this thread (nested creations).
-    static FACTORY_DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// The creations whose factories are running on this thread, outermost first.
+    static CONTEXT: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
     /// A cycle found below a factory that could only report it by panicking (an infallible
     /// factory calling `instance()`); the creation that catches the unwind turns it back into
     /// `Err(Cycle)`.
     static PENDING_CYCLE: Cell<Option<Vec<String>>> = const { Cell::new(None) };
 }
 
+/// Makes `entry`'s creation this thread's context until dropped.
+struct InContext;
+
+impl InContext {
+    fn enter(entry: &Arc<Entry>) -> Self {
+        CONTEXT.with(|c| c.borrow_mut().push(Frame { key: key(entry) }));
+        InContext
+    }
+}
+
+impl Drop for InContext {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| c.borrow_mut().pop());
+    }
+}
+
+/// The creation whose factory is running innermost on this thread, if any.
+fn context() -> Option<Key> {
+    CONTEXT.with(|c| c.borrow().last().map(|f| f.key))
+}
+
 /// `true` while a factory is running on this thread.
 pub(crate) fn in_factory() -> bool {
-    FACTORY_DEPTH.with(Cell::get) > 0
+    CONTEXT.with(|c| !c.borrow().is_empty())
 }
 
 /// Unwinds out of the running factory with a cycle, without printing a second panic message;
@@ -79,11 +223,61 @@ pub(crate) fn unwind_with_cycle(path: Vec<String>, message: String) -> ! {
     panic::resume_unwind(Box::new(message))
 }
 
+/// Runs `f` (a factory call or a poll) in `entry`'s context, catching a panic; also returns a
+/// cycle that unwound out of it.
+fn run_factory<R>(
+    entry: &Arc<Entry>,
+    f: impl FnOnce() -> R,
+) -> (std::thread::Result<R>, Option<Vec<String>>) {
+    let context = InContext::enter(entry);
+    PENDING_CYCLE.with(Cell::take);
+    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+    drop(context);
+    // Only an unwind out of this factory reports a cycle: one that the factory caught and
+    // recovered from must not stay behind for the next creation.
+    let cycle = PENDING_CYCLE.with(Cell::take);
+    (outcome, cycle)
+}
+
+/// An edge from this thread's context to the entry it asks for, removed when dropped.
+struct Edge(Option<(Key, Key)>);
+
+impl Edge {
+    fn add(&mut self, g: &mut Graph, to: Key) {
+        if self.0.is_none() {
+            if let Some(from) = context() {
+                g.add_edge(from, to);
+                self.0 = Some((from, to));
+            }
+        }
+    }
+
+    fn remove(&mut self, g: &mut Graph) {
+        if let Some((from, to)) = self.0.take() {
+            g.remove_edge(from, to);
+        }
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            self.remove(&mut graph());
+        }
+    }
+}
+
 /// Returns a `#[singleton]` type's live instance (a reference with an access counted), creating
-/// it with the type's factory if there is none.
+/// it with the type's sync factory if there is none. An async type's is `Err(NeedsAwait)`.
 pub(crate) fn get_or_make(entry: &Arc<Entry>) -> Result<Ref> {
     let registration = entry.registration.expect("only a #[singleton] type's entry has a factory");
-    match get_or_create(entry, registration.create) {
+    let Some(create) = registration.sync_factory() else {
+        return match entry.slot.get(true) {
+            Some(live) => Ok(live),
+            None => Err(SingletonError::NeedsAwait { name: entry.name.to_string() }),
+        };
+    };
+    match get_or_create(entry, create) {
         Ok(result) => result,
         Err(_) => unreachable!("a #[singleton] type's entry is never detached"),
     }
@@ -101,9 +295,10 @@ pub(crate) fn get_or_create<M>(entry: &Arc<Entry>, make: M) -> std::result::Resu
 where
     M: FnOnce() -> std::result::Result<SingletonValue, BoxError>,
 {
-    let me = thread::current().id();
     let k = key(entry);
-    loop {
+    // Declared before the lock guards below, so it is dropped after them.
+    let mut edge = Edge(None);
+    let id = loop {
         // Handles are taken with no lock held: taking one can release a node that was retired
         // meanwhile, and that runs the value's `Drop`, which may use singletons.
         if let Some(live) = entry.slot.get(true) {
@@ -116,47 +311,67 @@ where
         if !entry.attached.load(Ordering::Relaxed) {
             return Err(make);
         }
-        match g.owners.get(&k).copied() {
-            None => {
-                g.owners.insert(k, me);
-                g.threads.entry(me).or_default().stack.push((k, entry.name.clone()));
-                break;
-            }
-            Some(owner) => {
-                if let Some(path) = find_cycle(&g, me, owner, k, &entry.name) {
-                    return Ok(Err(SingletonError::Cycle { path }));
-                }
-                g.threads.entry(me).or_default().waiting_for = Some(k);
-                g = CREATED.wait(g).unwrap_or_else(PoisonError::into_inner);
-                forget_wait(&mut g, me);
+        let Some(run) = g.running.get(&k) else {
+            let id = g.id();
+            let run = Running {
+                id,
+                name: entry.name.clone(),
+                started: Instant::now(),
+                wakers: Vec::new(),
+                starter: None,
+                future: None,
+            };
+            g.running.insert(k, run);
+            edge.add(&mut g, k);
+            break id;
+        };
+        if run.starter.is_some() {
+            return Ok(Err(SingletonError::NeedsAwait { name: entry.name.to_string() }));
+        }
+        if let Some(me) = context() {
+            if let Some(path) = g.cycle(me, k) {
+                return Ok(Err(SingletonError::Cycle { path }));
             }
         }
-    }
+        edge.add(&mut g, k);
+        *g.blocked.entry(k).or_default() += 1;
+        g = CREATED.wait(g).unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = g.blocked.get_mut(&k) {
+            *n -= 1;
+            if *n == 0 {
+                g.blocked.remove(&k);
+            }
+        }
+    };
 
-    FACTORY_DEPTH.with(|d| d.set(d.get() + 1));
-    PENDING_CYCLE.with(Cell::take);
     let started = Instant::now();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(make));
+    let (outcome, pending_cycle) = run_factory(entry, make);
     let took = started.elapsed();
-    FACTORY_DEPTH.with(|d| d.set(d.get() - 1));
-    // Only an unwind out of this factory reports a cycle: one that the factory caught and
-    // recovered from must not stay behind for the next creation.
-    let pending_cycle = PENDING_CYCLE.with(Cell::take);
-
     let result = match outcome {
-        // Stored before the claim ends, so a waiter that wakes finds it.
+        // Stored before the creation ends, so a waiter that wakes finds it.
         Ok(Ok(value)) => Ok(entry.slot.fill(value.into_meta(Some(took)))),
         Ok(Err(source)) => Err(factory_error(&entry.name, source)),
         Err(payload) => match pending_cycle {
             Some(path) => Err(SingletonError::Cycle { path }),
             None => {
-                release(me, k);
+                let wakers = graph().finish(k, id);
+                wake_all(wakers);
                 panic::resume_unwind(payload)
             }
         },
     };
-    release(me, k);
-    match &result {
+    let wakers = {
+        let mut g = graph();
+        edge.remove(&mut g);
+        g.finish(k, id)
+    };
+    wake_all(wakers);
+    log_outcome(entry, &result, took);
+    Ok(result)
+}
+
+fn log_outcome(entry: &Entry, result: &Result<Ref>, took: Duration) {
+    match result {
         // The instance is ours unless a `set` stored one while the factory ran (then that wins).
         Ok(live) if live.meta().init_duration == Some(took) => tracing::info!(
             singleton = &*entry.name,
@@ -169,7 +384,299 @@ where
         }
         Err(err) => tracing::warn!(singleton = &*entry.name, error = %err, "singleton creation failed"),
     }
-    Ok(result)
+}
+
+/// The entry was removed from its core's map: the caller looks the name up again.
+pub(crate) struct Detached;
+
+/// One request for an entry's instance from async code: a caller of the shared creation.
+///
+/// Poll it with [`poll_get`](Self::poll_get). Dropping it before it is ready (cancelling) is
+/// always safe: its registration is removed, and the other callers are woken to poll the shared
+/// future on.
+pub(crate) struct AsyncGet<M> {
+    entry: Arc<Entry>,
+    /// Starts the creation; taken by the caller that starts it.
+    make: Option<M>,
+    /// This caller's id among the waiters of the entry's creation, once it registered.
+    waiter: Option<u64>,
+    edge: Edge,
+}
+
+impl<M> AsyncGet<M>
+where
+    M: FnOnce() -> BoxFuture,
+{
+    pub(crate) fn new(entry: Arc<Entry>, make: M) -> Self {
+        Self { entry, make: Some(make), waiter: None, edge: Edge(None) }
+    }
+
+    /// The factory, if this caller did not start a creation with it (after `Err(Detached)`, it
+    /// never did).
+    pub(crate) fn take_make(&mut self) -> Option<M> {
+        self.make.take()
+    }
+
+    /// The instance (a reference with an access counted) once there is one, the creation's
+    /// error, or `Err(Detached)`.
+    pub(crate) fn poll_get(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::result::Result<Result<Ref>, Detached>> {
+        let k = key(&self.entry);
+        loop {
+            if let Some(live) = self.entry.slot.get(true) {
+                self.unregister();
+                return Poll::Ready(Ok(Ok(live)));
+            }
+            let mut g = graph();
+            if self.entry.slot.is_some() {
+                continue;
+            }
+            if let Some(outcome) = self.waiter.and_then(|w| g.outcomes.remove(&w)) {
+                self.leave(&mut g, k);
+                return Poll::Ready(Ok(outcome));
+            }
+            if !self.entry.attached.load(Ordering::Relaxed) {
+                self.leave(&mut g, k);
+                return Poll::Ready(Err(Detached));
+            }
+            let waiter = match self.waiter {
+                Some(w) => w,
+                None => {
+                    let w = g.id();
+                    self.waiter = Some(w);
+                    w
+                }
+            };
+            if !g.running.contains_key(&k) {
+                let Some(make) = self.make.take() else {
+                    // Only the caller that started a creation has no factory left. It learns how
+                    // the creation ended from the slot or from `outcomes`; neither holds it only
+                    // when the instance was deleted again in the instant after it was made.
+                    self.leave(&mut g, k);
+                    return Poll::Ready(Ok(Err(SingletonError::Factory {
+                        name: self.entry.name.to_string(),
+                        source: "created, but deleted again before this call could return it".into(),
+                    })));
+                };
+                let id = g.id();
+                let run = Running {
+                    id,
+                    name: self.entry.name.clone(),
+                    started: Instant::now(),
+                    wakers: vec![(waiter, cx.waker().clone())],
+                    starter: Some(waiter),
+                    future: None,
+                };
+                g.running.insert(k, run);
+                self.edge.add(&mut g, k);
+                drop(g);
+                // The factory is called (its future made) in the creation's context, with no lock.
+                let (made, cycle) = run_factory(&self.entry, make);
+                return match made {
+                    Ok(future) => self.drive(future, id, cx),
+                    Err(payload) => self.failed(id, payload, cycle),
+                };
+            }
+            if let Some(me) = context() {
+                if let Some(path) = g.cycle(me, k) {
+                    self.leave(&mut g, k);
+                    return Poll::Ready(Ok(Err(SingletonError::Cycle { path })));
+                }
+            }
+            self.edge.add(&mut g, k);
+            let run = g.running.get_mut(&k).expect("checked");
+            let id = run.id;
+            match run.wakers.iter_mut().find(|(w, _)| *w == waiter) {
+                Some((_, w)) => w.clone_from(cx.waker()),
+                None => run.wakers.push((waiter, cx.waker().clone())),
+            }
+            // Nobody polls the creation's future right now: this caller does.
+            return match run.future.take() {
+                Some(future) => {
+                    drop(g);
+                    self.drive(future, id, cx)
+                }
+                None => Poll::Pending,
+            };
+        }
+    }
+
+    /// Polls the shared creation `id`'s future once, in its context.
+    fn drive(
+        &mut self,
+        mut future: BoxFuture,
+        id: u64,
+        _cx: &mut Context<'_>,
+    ) -> Poll<std::result::Result<Result<Ref>, Detached>> {
+        let k = key(&self.entry);
+        let waker = Waker::from(Arc::new(Notify { key: k, id }));
+        let mut ncx = Context::from_waker(&waker);
+        let (polled, cycle) = run_factory(&self.entry, || future.as_mut().poll(&mut ncx));
+        let value = match polled {
+            Ok(Poll::Pending) => {
+                let mut g = graph();
+                if let Some(run) = g.running.get_mut(&k).filter(|r| r.id == id) {
+                    run.future = Some(future);
+                }
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(value)) => value,
+            Err(payload) => {
+                drop(future);
+                return self.failed(id, payload, cycle);
+            }
+        };
+        drop(future);
+        let g = graph();
+        let took = g.running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
+        let starter = g.running.get(&k).and_then(|r| r.starter);
+        drop(g);
+        let result = match value {
+            // Stored before the creation ends, so a waiter that wakes finds it.
+            Ok(value) => Ok(self.entry.slot.fill(value.into_meta(Some(took)))),
+            Err(source) => Err(factory_error(&self.entry.name, source)),
+        };
+        // The caller that started the creation is told how it ended, unless that is this one.
+        let for_starter = match (starter, &result) {
+            (Some(starter), _) if Some(starter) == self.waiter => None,
+            (Some(starter), Ok(_)) => self.entry.slot.get(true).map(|live| (starter, Ok(live))),
+            (Some(starter), Err(err)) => Some((starter, Err(share(&self.entry.name, err)))),
+            (None, _) => None,
+        };
+        let mut g = graph();
+        if let Some((starter, outcome)) = for_starter {
+            g.outcomes.insert(starter, outcome);
+        }
+        let wakers = g.finish(k, id);
+        self.leave(&mut g, k);
+        drop(g);
+        wake_all(wakers);
+        log_outcome(&self.entry, &result, took);
+        Poll::Ready(Ok(result))
+    }
+
+    /// The factory (or a poll of its future) panicked: nothing is stored, the next caller starts
+    /// afresh. A cycle that unwound out of it is this caller's error; any other panic goes on.
+    fn failed(
+        &mut self,
+        id: u64,
+        payload: Box<dyn std::any::Any + Send>,
+        cycle: Option<Vec<String>>,
+    ) -> Poll<std::result::Result<Result<Ref>, Detached>> {
+        let k = key(&self.entry);
+        let mut g = graph();
+        let starter = g.running.get(&k).filter(|r| r.id == id).and_then(|r| r.starter);
+        let err = cycle.map(|path| SingletonError::Cycle { path });
+        if let (Some(err), Some(starter)) = (&err, starter) {
+            if Some(starter) != self.waiter {
+                g.outcomes.insert(starter, Err(share(&self.entry.name, err)));
+            }
+        }
+        let wakers = g.finish(k, id);
+        self.leave(&mut g, k);
+        drop(g);
+        wake_all(wakers);
+        match err {
+            Some(err) => {
+                tracing::warn!(singleton = &*self.entry.name, error = %err, "singleton creation failed");
+                Poll::Ready(Ok(Err(err)))
+            }
+            None => {
+                tracing::warn!(singleton = &*self.entry.name, "singleton factory panicked");
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Removes this caller's registration and edge (under the lock). An outcome stored for it
+    /// cannot be left by then: it is taken before.
+    fn leave(&mut self, g: &mut Graph, k: Key) {
+        self.edge.remove(g);
+        if let Some(w) = self.waiter.take() {
+            debug_assert!(!g.outcomes.contains_key(&w));
+            if let Some(run) = g.running.get_mut(&k) {
+                run.wakers.retain(|(id, _)| *id != w);
+            }
+        }
+    }
+
+    fn unregister(&mut self) {
+        if self.waiter.is_some() || self.edge.0.is_some() {
+            let k = key(&self.entry);
+            let mut g = graph();
+            let stale = self.waiter.and_then(|w| g.outcomes.remove(&w));
+            self.leave(&mut g, k);
+            drop(g);
+            forget_outcome(stale);
+        }
+    }
+}
+
+impl<M> Drop for AsyncGet<M> {
+    /// Cancelled: let the others know, so that one of them polls the shared future on.
+    fn drop(&mut self) {
+        let Some(w) = self.waiter.take() else { return };
+        let k = key(&self.entry);
+        let mut g = graph();
+        self.edge.remove(&mut g);
+        let stale = g.outcomes.remove(&w);
+        let mut wake = Vec::new();
+        if let Some(run) = g.running.get_mut(&k) {
+            run.wakers.retain(|(id, _)| *id != w);
+            if run.future.is_some() {
+                wake = run.wakers.iter().map(|(_, w)| w.clone()).collect();
+            }
+        }
+        drop(g);
+        forget_outcome(stale);
+        for waker in wake {
+            waker.wake();
+        }
+    }
+}
+
+/// Lets go of an outcome that its caller will never return, with no lock held (dropping a
+/// reference may drop the instance): its access is not counted.
+fn forget_outcome(outcome: Option<Result<Ref>>) {
+    if let Some(Ok(live)) = outcome {
+        live.release_uncounted();
+    }
+}
+
+/// The waker an async creation's future is polled with: wakes every caller of that creation.
+struct Notify {
+    key: Key,
+    id: u64,
+}
+
+impl Wake for Notify {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers: Vec<Waker> = match graph().running.get(&self.key) {
+            Some(run) if run.id == self.id => run.wakers.iter().map(|(_, w)| w.clone()).collect(),
+            _ => return,
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// A copy of a creation's error for another caller: a cycle as it is, any other error as a
+/// factory error with the same message.
+fn share(name: &str, err: &SingletonError) -> SingletonError {
+    match err {
+        SingletonError::Cycle { path } => SingletonError::Cycle { path: path.clone() },
+        SingletonError::Factory { name, source } => {
+            SingletonError::Factory { name: name.clone(), source: source.to_string().into() }
+        }
+        other => SingletonError::Factory { name: name.to_owned(), source: other.to_string().into() },
+    }
 }
 
 /// Marks an entry as removed from its core's map, if it holds no instance and nobody is creating
@@ -177,65 +684,16 @@ where
 /// name up again, so no creation can end up in an entry the core no longer knows.
 ///
 /// The emptiness is checked here, under the creation lock: a creation stores its instance before
-/// it gives up its claim, so an entry seen empty and unclaimed here is empty for good.
+/// it ends, so an entry seen empty and not being created here is empty for good.
 pub(crate) fn detach_if_idle(entry: &Arc<Entry>) -> bool {
     let g = graph();
     let k = key(entry);
-    let busy = g.owners.contains_key(&k) || g.threads.values().any(|t| t.waiting_for == Some(k));
+    let busy = g.running.contains_key(&k) || g.blocked.contains_key(&k);
     let idle = !busy && !entry.slot.is_some();
     if idle {
         entry.attached.store(false, Ordering::Relaxed);
     }
     idle
-}
-
-/// Ends this thread's claim on the entry and wakes the waiters.
-fn release(me: ThreadId, k: Key) {
-    let mut g = graph();
-    g.owners.remove(&k);
-    if let Some(state) = g.threads.get_mut(&me) {
-        state.stack.pop();
-        if state.stack.is_empty() && state.waiting_for.is_none() {
-            g.threads.remove(&me);
-        }
-    }
-    drop(g);
-    CREATED.notify_all();
-}
-
-fn forget_wait(g: &mut Graph, me: ThreadId) {
-    if let Some(state) = g.threads.get_mut(&me) {
-        state.waiting_for = None;
-        if state.stack.is_empty() {
-            g.threads.remove(&me);
-        }
-    }
-}
-
-/// Follows the wait-for chain from `owner` (who is creating the entry `want`, named `name`).
-/// If it leads back to `me`, returns the cycle's names in creation order, starting and ending
-/// with the first singleton on the cycle that `me` is creating (`name` itself when `me` is the
-/// owner), so each thread reports the cycle as seen from its own creations.
-fn find_cycle(g: &Graph, me: ThreadId, owner: ThreadId, want: Key, name: &str) -> Option<Vec<String>> {
-    let mut cycle = Vec::new();
-    let (mut owner, mut want) = (owner, want);
-    // Each thread appears at most once on a chain without a cycle through `me`.
-    for _ in 0..=g.threads.len() {
-        let state = g.threads.get(&owner)?;
-        let from = state.stack.iter().position(|(k, _)| *k == want)?;
-        let mine = cycle.len();
-        cycle.extend(state.stack[from..].iter().map(|(_, n)| n.to_string()));
-        if owner == me {
-            debug_assert_eq!(cycle.first().map(String::as_str), Some(name));
-            cycle.rotate_left(mine);
-            let first = cycle[0].clone();
-            cycle.push(first);
-            return Some(cycle);
-        }
-        want = state.waiting_for?;
-        owner = *g.owners.get(&want)?;
-    }
-    None
 }
 
 /// A factory's error, naming the singleton. A cycle found below the factory and passed up with

@@ -87,6 +87,15 @@ pub enum SingletonError {
         types: Vec<&'static str>,
     },
 
+    /// The singleton is made by an async factory and has no instance yet (or is being created
+    /// right now): the sync path cannot run or wait for it. Ask with `.await` instead
+    /// (`T::instance().await`, [`get_async`](crate::SingletonCore::get_async)).
+    #[error("singleton `{name}` is async and not created yet: await it (`instance().await` or `get_async`)")]
+    NeedsAwait {
+        /// The singleton's name.
+        name: String,
+    },
+
     /// An operation name that is not one of [`SingletonOperation`](crate::SingletonOperation)'s.
     #[error("unknown singleton operation {operation:?}: expected one of {}", crate::SingletonOperation::NAMES.join(", "))]
     UnknownOperation {
@@ -129,7 +138,8 @@ impl SingletonError {
             | Self::RateLimited { name, .. }
             | Self::TypeMismatch { name, .. }
             | Self::Factory { name, .. }
-            | Self::DuplicateName { name, .. } => Some(name),
+            | Self::DuplicateName { name, .. }
+            | Self::NeedsAwait { name } => Some(name),
             Self::Cycle { path } => path.first().map(String::as_str),
             Self::UnknownOperation { .. } | Self::MissingArgument { .. } => None,
         }

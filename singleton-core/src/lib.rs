@@ -27,6 +27,7 @@ mod core;
 mod creation;
 mod entry;
 mod error;
+mod future;
 mod instance;
 mod name;
 mod names;
@@ -41,13 +42,15 @@ mod sync;
 pub use crate::core::{manager, SingletonCore};
 pub use crate::entry::SingletonValue;
 pub use crate::error::{BoxError, Result, SingletonError};
+pub use crate::future::{InstanceFuture, TryInstanceFuture};
 pub use crate::instance::{AnyInstance, Instance};
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
 pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
 pub use crate::registration::{registered, Registered};
 pub use crate::startup::{
-    init_eager, report, validate, EagerError, EagerOutcome, EagerReport, Report, ValidationError,
+    init_eager, init_eager_async, report, validate, EagerError, EagerOutcome, EagerReport, Report,
+    ValidationError,
 };
 pub use crate::stats::{Stats, MEMORY_NOTE};
 
@@ -58,7 +61,10 @@ pub mod __private {
 
     pub use inventory;
 
-    pub use crate::registration::{Descriptor, Registration, SingletonType};
+    use std::future::Future;
+
+    pub use crate::creation::BoxFuture;
+    pub use crate::registration::{Descriptor, Factory, Registration, SingletonType};
     pub use crate::{BoxError, SingletonValue};
 
     /// The creation function of the `#[singleton]` type `T`, from the factory it was given. The
@@ -69,11 +75,12 @@ pub mod __private {
     impl<T: SingletonType> Of<T> {
         /// `factory = f`, and no factory (`f` is `Default::default`).
         #[inline]
-        pub fn factory<F>(f: F) -> Result<SingletonValue, BoxError>
+        pub fn factory<F, R>(f: F) -> Result<SingletonValue, BoxError>
         where
-            F: FnOnce() -> T,
+            F: FnOnce() -> R,
+            R: FactoryOutput<T>,
         {
-            Ok(SingletonValue::new(f()))
+            Ok(SingletonValue::new(f().into_instance()))
         }
 
         /// `try_factory = f`.
@@ -84,6 +91,73 @@ pub mod __private {
             E: FactoryError,
         {
             f().map(SingletonValue::new).map_err(FactoryError::into_box_error)
+        }
+
+        /// `factory = f, async`: `f()` is a future of `T`, boxed.
+        #[inline]
+        pub fn async_factory<F, R>(f: F) -> BoxFuture
+        where
+            F: FnOnce() -> R,
+            R: AsyncFactoryOutput<T>,
+        {
+            let made = f();
+            Box::pin(async move { Ok(SingletonValue::new(made.into_future().await)) })
+        }
+
+        /// `try_factory = f, async`: `f()` is a future of `Result<T, E>`, boxed.
+        #[inline]
+        pub fn async_try_factory<F, R, E>(f: F) -> BoxFuture
+        where
+            F: FnOnce() -> R,
+            R: AsyncFactoryOutput<Result<T, E>>,
+            E: FactoryError,
+        {
+            let made = f();
+            Box::pin(async move {
+                made.into_future().await.map(SingletonValue::new).map_err(FactoryError::into_box_error)
+            })
+        }
+    }
+
+    /// What a sync factory returns: the instance itself.
+    #[diagnostic::on_unimplemented(
+        message = "the factory returns `{Self}`, not `{T}`",
+        label = "expected a factory returning `{T}`",
+        note = "a `factory` is a `fn() -> {T}`; for a `fn() -> Result<{T}, E>` write `try_factory = ..`",
+        note = "if the factory is an `async fn`, add `async`: `#[singleton(factory = .., async)]`"
+    )]
+    pub trait FactoryOutput<T> {
+        /// The instance.
+        fn into_instance(self) -> T;
+    }
+
+    impl<T> FactoryOutput<T> for T {
+        #[inline]
+        fn into_instance(self) -> T {
+            self
+        }
+    }
+
+    /// What the factory of an `async` singleton returns: a `Send + 'static` future of the
+    /// instance (or of a `Result`, for `try_factory`).
+    #[diagnostic::on_unimplemented(
+        message = "the factory of an `async` singleton must return a `Send + 'static` future of `{T}`",
+        label = "this returns `{Self}`",
+        note = "make the factory an `async fn` (or a closure returning `async {{ .. }}`), or, if it is not async, remove `async` from `#[singleton(..)]`",
+        note = "a future that holds a non-`Send` value across an `.await` (an `Rc`, a `MutexGuard`) is not `Send`"
+    )]
+    pub trait AsyncFactoryOutput<T>: Send + 'static {
+        /// The future.
+        type Future: Future<Output = T> + Send + 'static;
+        /// Turns it into the future.
+        fn into_future(self) -> Self::Future;
+    }
+
+    impl<T, R: Future<Output = T> + Send + 'static> AsyncFactoryOutput<T> for R {
+        type Future = R;
+        #[inline]
+        fn into_future(self) -> R {
+            self
         }
     }
 

@@ -7,7 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use once_cell::sync::OnceCell;
 
+use std::task::{Context, Poll};
+
+use crate::creation::{AsyncGet, BoxFuture, Detached};
 use crate::entry::{Entry, SingletonValue};
+use crate::future::{InstanceFuture, TryInstanceFuture};
 use crate::node::Ref;
 use crate::{creation, manager, BoxError, Instance, Result, SingletonError};
 
@@ -29,8 +33,22 @@ pub struct Descriptor {
     pub(crate) file: &'static str,
     pub(crate) line: u32,
     pub(crate) eager: bool,
-    pub(crate) create: fn() -> std::result::Result<SingletonValue, BoxError>,
+    pub(crate) factory: Factory,
     entry: OnceCell<Arc<Entry>>,
+}
+
+/// How a `#[singleton]` type's instance is made: the function the attribute writes around the
+/// factory it was given.
+///
+/// Not public API: the attribute writes it.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Factory {
+    /// `factory = f` or `try_factory = f`, or `Default`: runs to completion when called.
+    Sync(fn() -> std::result::Result<SingletonValue, BoxError>),
+    /// With `async`: returns the factory's future, boxed, so that factories that await each
+    /// other's instances do not form a cycle of opaque types.
+    Async(fn() -> BoxFuture),
 }
 
 /// Implemented by the attribute for each `#[singleton]` type, at the type's name: a type that is
@@ -62,7 +80,7 @@ impl Descriptor {
         file: &'static str,
         line: u32,
         eager: bool,
-        create: fn() -> std::result::Result<SingletonValue, BoxError>,
+        factory: Factory,
     ) -> Self {
         Self {
             name,
@@ -73,9 +91,22 @@ impl Descriptor {
             file,
             line,
             eager,
-            create,
+            factory,
             entry: OnceCell::new(),
         }
+    }
+
+    /// The sync factory, unless the type is async.
+    pub(crate) fn sync_factory(&self) -> Option<fn() -> std::result::Result<SingletonValue, BoxError>> {
+        match self.factory {
+            Factory::Sync(f) => Some(f),
+            Factory::Async(_) => None,
+        }
+    }
+
+    /// `true` for `#[singleton(async)]`.
+    pub(crate) fn is_async(&self) -> bool {
+        matches!(self.factory, Factory::Async(_))
     }
 
     /// This type's entry in the global core.
@@ -133,6 +164,16 @@ impl Descriptor {
         }
     }
 
+    /// Runs `f` on the instance, created first if needed: what `T::with_instance(f)` calls. One
+    /// access is counted; the handle taken for the call is let go when `f` returns.
+    #[doc(hidden)]
+    #[inline]
+    #[track_caller]
+    pub fn with_instance<T: SingletonType, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        let instance = self.instance::<T>();
+        f(&instance)
+    }
+
     #[cold]
     #[inline(never)]
     #[track_caller]
@@ -154,6 +195,58 @@ impl Descriptor {
             }
             _ => panic!("{message}"),
         }
+    }
+
+    /// The instance, created by the async factory on first use: what an async type's
+    /// `T::try_instance()` returns.
+    #[doc(hidden)]
+    #[inline]
+    pub fn try_instance_async<T: SingletonType>(&'static self) -> TryInstanceFuture<T> {
+        TryInstanceFuture::new(self)
+    }
+
+    /// The instance, created by the async factory on first use: what an async type's
+    /// `T::instance()` returns. It panics where `try_instance_async` gives `Err`.
+    #[doc(hidden)]
+    #[inline]
+    pub fn instance_async<T: SingletonType>(&'static self) -> InstanceFuture<T> {
+        InstanceFuture::new(self)
+    }
+
+    /// One poll of an async request for the instance: the fast path reads the slot; the first
+    /// miss starts (or joins) the shared creation.
+    #[inline]
+    pub(crate) fn poll_instance<T: SingletonType>(
+        &'static self,
+        slow: &mut Option<AsyncGet<fn() -> BoxFuture>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Instance<T>>> {
+        if slow.is_none() {
+            if let Some(instance) = self.existing() {
+                return Poll::Ready(Ok(instance));
+            }
+            let Factory::Async(make) = self.factory else {
+                // A sync type asked for from async code: its factory runs here.
+                return Poll::Ready(self.create());
+            };
+            *slow = Some(AsyncGet::new(Arc::clone(self.entry()), make));
+        }
+        let get = slow.as_mut().expect("set above");
+        match get.poll_get(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => {
+                *slow = None;
+                Poll::Ready(result.and_then(|live| Instance::from_ref(live, self.name)))
+            }
+            Poll::Ready(Err(Detached)) => unreachable!("a #[singleton] type's entry is never detached"),
+        }
+    }
+
+    /// Panics with the singleton's name and the cause (from an `instance()` that failed).
+    #[cold]
+    #[track_caller]
+    pub(crate) fn fail_with(&self, err: SingletonError) -> ! {
+        self.fail(err)
     }
 
     /// The current instance, without counting an access.
@@ -254,6 +347,12 @@ impl Registered {
         self.0.size
     }
 
+    /// `true` for `#[singleton(async)]`: the instance is made by an async factory and reached with
+    /// `.await`.
+    pub fn is_async(&self) -> bool {
+        self.0.is_async()
+    }
+
     /// `true` when the global core holds an instance.
     pub fn is_created(&self) -> bool {
         self.0.entry().slot.is_some()
@@ -287,6 +386,25 @@ impl Registered {
         live.release_uncounted();
         Ok(made)
     }
+
+    /// [`create`](Self::create) from async code: an async type's factory is awaited.
+    pub(crate) async fn create_async(&self) -> Result<Option<Duration>> {
+        let entry = self.0.entry();
+        let Factory::Async(make) = self.0.factory else {
+            return self.create();
+        };
+        if entry.slot.is_some() {
+            return Ok(None);
+        }
+        let mut get = AsyncGet::new(Arc::clone(entry), make);
+        let live = match std::future::poll_fn(|cx| get.poll_get(cx)).await {
+            Ok(result) => result?,
+            Err(Detached) => unreachable!("a #[singleton] type's entry is never detached"),
+        };
+        let made = live.meta().init_duration;
+        live.release_uncounted();
+        Ok(made)
+    }
 }
 
 impl fmt::Debug for Registered {
@@ -297,6 +415,7 @@ impl fmt::Debug for Registered {
             .field("file", &self.file())
             .field("line", &self.line())
             .field("eager", &self.is_eager())
+            .field("async", &self.is_async())
             .field("created", &self.is_created())
             .finish()
     }

@@ -3,14 +3,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::future::join_all;
 use crate::registration::{registered, Registered};
 use crate::stats::unix_seconds;
 use crate::SingletonError;
 
 /// Creates every `#[singleton(eager)]` type that has no instance yet, in name order, and reports
 /// each one's outcome and time. A failure does not stop the others.
+///
+/// An `async` eager singleton cannot be made here: it is listed as skipped, with
+/// [`SingletonError::NeedsAwait`], which does not make `init_eager` fail. Use
+/// [`init_eager_async`] where there are async ones.
 ///
 /// # Errors
 ///
@@ -28,17 +33,76 @@ use crate::SingletonError;
 /// println!("{report}");
 /// ```
 pub fn init_eager() -> Result<EagerReport, EagerError> {
+    let started = Instant::now();
     let outcomes: Vec<EagerOutcome> = registered()
         .into_iter()
         .filter(Registered::is_eager)
         .map(|registered| EagerOutcome { registered, result: registered.create() })
         .collect();
-    let report = EagerReport { outcomes };
-    if report.outcomes.iter().any(|o| o.result.is_err()) {
-        Err(EagerError { report })
-    } else {
-        Ok(report)
+    EagerReport { outcomes, wall: started.elapsed() }.into_result()
+}
+
+/// Creates every `#[singleton(eager)]` type that has no instance yet, sync and async, and reports
+/// each one's outcome and time, in name order, with the wall time of the whole.
+///
+/// The sync factories run first, one after another, on the calling task; then the async
+/// factories run **concurrently** on it (no runtime is needed to spawn them), so independent ones
+/// overlap: three that each wait 200 ms take about 200 ms together, not 600. A failure does not
+/// stop the others.
+///
+/// # Errors
+///
+/// [`EagerError`] when any eager singleton failed; it carries the whole report.
+///
+/// ```
+/// use std::time::Duration;
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_eager_async", factory = Client::connect, async, eager)]
+/// struct Client;
+///
+/// impl Client {
+///     async fn connect() -> Client {
+///         Client
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let report = singleton_kit::init_eager_async().await.expect("eager singletons");
+/// let client = report.outcomes().iter().find(|o| o.name() == "doc_eager_async").unwrap();
+/// assert!(client.registered().is_async() && client.result().is_ok());
+/// assert!(report.wall_time() >= Duration::ZERO);
+/// println!("{report}");
+/// # });
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the future stops waiting; a creation it was driving is driven on by the next caller
+/// of that singleton, so no factory runs twice.
+pub async fn init_eager_async() -> Result<EagerReport, EagerError> {
+    let started = Instant::now();
+    let eager: Vec<Registered> = registered().into_iter().filter(Registered::is_eager).collect();
+    let mut results: Vec<Option<Result<Option<Duration>, SingletonError>>> =
+        eager.iter().map(|r| (!r.is_async()).then(|| r.create())).collect();
+    let waiting: Vec<usize> = (0..eager.len()).filter(|&i| results[i].is_none()).collect();
+    let futures = waiting
+        .iter()
+        .map(|&i| {
+            let registered = eager[i];
+            Box::pin(async move { registered.create_async().await })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
+        })
+        .collect();
+    for (i, result) in waiting.into_iter().zip(join_all(futures).await) {
+        results[i] = Some(result);
     }
+    let outcomes = eager
+        .into_iter()
+        .zip(results)
+        .map(|(registered, result)| EagerOutcome { registered, result: result.expect("every one ran") })
+        .collect();
+    EagerReport { outcomes, wall: started.elapsed() }.into_result()
 }
 
 /// What [`init_eager`] did, one line per eager singleton.
@@ -58,6 +122,7 @@ pub fn init_eager() -> Result<EagerReport, EagerError> {
 #[derive(Debug)]
 pub struct EagerReport {
     outcomes: Vec<EagerOutcome>,
+    wall: Duration,
 }
 
 impl EagerReport {
@@ -66,9 +131,23 @@ impl EagerReport {
         &self.outcomes
     }
 
-    /// The time all the factories took together.
+    /// The time all the factories took together: the sum of each one's time. With async
+    /// factories running concurrently it exceeds the [`wall_time`](Self::wall_time).
     pub fn total(&self) -> Duration {
         self.outcomes.iter().filter_map(|o| o.result.as_ref().ok().copied().flatten()).sum()
+    }
+
+    /// How long the whole initialisation took, start to end.
+    pub fn wall_time(&self) -> Duration {
+        self.wall
+    }
+
+    fn into_result(self) -> Result<EagerReport, EagerError> {
+        if self.outcomes.iter().any(EagerOutcome::is_failure) {
+            Err(EagerError { report: self })
+        } else {
+            Ok(self)
+        }
     }
 }
 
@@ -105,20 +184,42 @@ impl EagerOutcome {
     }
 
     /// `Ok(Some(time))` when it was created now (the time its factory ran), `Ok(None)` when it
-    /// already existed, or the factory's error.
+    /// already existed, or the factory's error (`NeedsAwait` for an async one that the sync
+    /// [`init_eager`] skipped).
     pub fn result(&self) -> Result<Option<Duration>, &SingletonError> {
         self.result.as_ref().copied()
+    }
+
+    /// `true` for an async singleton that the sync [`init_eager`] could not create: it is left
+    /// for [`init_eager_async`] or its first `.await`, and is not a failure.
+    pub fn is_skipped(&self) -> bool {
+        matches!(self.result, Err(SingletonError::NeedsAwait { .. }))
+    }
+
+    fn is_failure(&self) -> bool {
+        self.result.is_err() && !self.is_skipped()
     }
 }
 
 impl fmt::Display for EagerReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "eager singletons: {} in {}", self.outcomes.len(), ms(self.total()))?;
+        writeln!(
+            f,
+            "eager singletons: {} in {} (factories {})",
+            self.outcomes.len(),
+            ms(self.wall),
+            ms(self.total())
+        )?;
         for o in &self.outcomes {
+            let kind = if o.registered.is_async() { " (async)" } else { "" };
+            let name = format!("{}{kind}", o.name());
             match &o.result {
-                Ok(Some(took)) => writeln!(f, "  {:<28} created in {}", o.name(), ms(*took))?,
-                Ok(None) => writeln!(f, "  {:<28} already created", o.name())?,
-                Err(err) => writeln!(f, "  {:<28} FAILED: {err}", o.name())?,
+                Err(SingletonError::NeedsAwait { .. }) => {
+                    writeln!(f, "  {name:<28} skipped: async, use init_eager_async")?;
+                }
+                Ok(Some(took)) => writeln!(f, "  {name:<28} created in {}", ms(*took))?,
+                Ok(None) => writeln!(f, "  {name:<28} already created")?,
+                Err(err) => writeln!(f, "  {name:<28} FAILED: {err}")?,
             }
         }
         Ok(())
@@ -151,9 +252,9 @@ impl EagerError {
         &self.report
     }
 
-    /// The outcomes that failed.
+    /// The outcomes that failed (not those [skipped](EagerOutcome::is_skipped)).
     pub fn failures(&self) -> impl Iterator<Item = &EagerOutcome> {
-        self.report.outcomes.iter().filter(|o| o.result.is_err())
+        self.report.outcomes.iter().filter(|o| o.is_failure())
     }
 }
 
@@ -265,8 +366,8 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header = ["NAME", "TYPE", "STATE", "ACCESSES", "CREATED AT (unix s)", "INIT", "SIZE"];
-        let rows: Vec<[String; 7]> = self
+        let header = ["NAME", "TYPE", "KIND", "STATE", "ACCESSES", "CREATED AT (unix s)", "INIT", "SIZE"];
+        let rows: Vec<[String; 8]> = self
             .rows
             .iter()
             .map(|r| {
@@ -274,6 +375,7 @@ impl fmt::Display for Report {
                 [
                     r.name().to_owned(),
                     short_type(r.type_name()).to_owned(),
+                    if r.is_async() { "async" } else { "sync" }.to_owned(),
                     match (created.is_some(), r.is_eager()) {
                         (true, _) => "created".to_owned(),
                         (false, true) => "pending (eager)".to_owned(),
@@ -301,7 +403,7 @@ impl fmt::Display for Report {
                     text.push_str("  ");
                 }
                 // Numbers right-aligned, words left-aligned.
-                if matches!(i, 3 | 5 | 6) {
+                if matches!(i, 4 | 6 | 7) {
                     text.extend(std::iter::repeat_n(' ', pad));
                     text.push_str(cell);
                 } else {

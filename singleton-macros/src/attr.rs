@@ -12,10 +12,11 @@ pub struct Args {
     pub try_factory: Option<(Span, Expr)>,
     pub name: Option<LitStr>,
     pub eager: Option<Span>,
+    pub asyncness: Option<Span>,
     pub krate: Option<Path>,
 }
 
-const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `crate`";
+const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `async`, `crate`";
 
 /// Parses the arguments, reading every option it can and reporting every mistake at once.
 ///
@@ -69,6 +70,12 @@ fn option(args: &mut Args, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
                 return Err(meta.error("`eager` takes no value: write `eager` alone"));
             }
             put(&mut args.eager, span).map_err(|()| repeated())
+        }
+        "async" => {
+            if meta.input.peek(Token![=]) {
+                return Err(meta.error("`async` takes no value: write `async` alone"));
+            }
+            put(&mut args.asyncness, span).map_err(|()| repeated())
         }
         _ => Err(unknown(meta, &key)),
     }

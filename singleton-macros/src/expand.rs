@@ -70,9 +70,11 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
     let eager = args.eager.is_some();
     let private = quote!(#krate::__private);
 
+    let is_async = args.asyncness.is_some();
+    let prefix = if is_async { "async_" } else { "" };
     let make = match (&args.factory, &args.try_factory) {
-        (Some((_, factory)), _) => call_factory(&private, ident, "factory", factory),
-        (None, Some((_, factory))) => call_factory(&private, ident, "try_factory", factory),
+        (Some((_, factory)), _) => call_factory(&private, ident, &format!("{prefix}factory"), factory),
+        (None, Some((_, factory))) => call_factory(&private, ident, &format!("{prefix}try_factory"), factory),
         (None, None) => quote_spanned! {ident.span()=>
             <#private::Of<#ident>>::factory(<#ident as #private::DefaultFactory>::make)
         },
@@ -96,17 +98,105 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
         name.value()
     );
 
+    let (make_fn, factory) = if is_async {
+        (
+            quote! {
+                fn __singleton_make() -> #private::BoxFuture {
+                    #make
+                }
+            },
+            quote!(#private::Factory::Async(__singleton_make)),
+        )
+    } else {
+        (
+            quote! {
+                fn __singleton_make()
+                    -> ::core::result::Result<#private::SingletonValue, #private::BoxError>
+                {
+                    #make
+                }
+            },
+            quote!(#private::Factory::Sync(__singleton_make)),
+        )
+    };
+    let accessors = if is_async {
+        let doc_instance = format!(
+            "The `{}` singleton, created by its async factory on first use, exactly once: \
+             ready at once when it exists.\n\n\
+             # Panics\n\n\
+             The future panics where [`try_instance`](Self::try_instance) gives `Err`: the factory \
+             failed, or needs this singleton itself (a dependency cycle). The message names the \
+             singleton and the cause.\n\n\
+             # Cancel safety\n\n\
+             Dropping the future loses nothing: a creation it was driving is driven on by the next \
+             caller, and the factory is called once.",
+            name.value()
+        );
+        let doc_try_instance = format!(
+            "The `{}` singleton, created by its async factory on first use, exactly once.\n\n\
+             # Errors\n\n\
+             `Factory` when the factory fails (nothing is kept: the next call tries again), and \
+             `Cycle` when creating it needs itself.\n\n\
+             # Cancel safety\n\n\
+             As [`instance`](Self::instance).",
+            name.value()
+        );
+        quote! {
+            #[doc = #doc_instance]
+            #[inline]
+            #vis fn instance() -> #krate::InstanceFuture<Self> {
+                __SINGLETON.instance_async::<Self>()
+            }
+
+            #[doc = #doc_try_instance]
+            #[inline]
+            #vis fn try_instance() -> #krate::TryInstanceFuture<Self> {
+                __SINGLETON.try_instance_async::<Self>()
+            }
+        }
+    } else {
+        let doc_with_instance = format!(
+            "Runs `f` on the `{}` singleton (created first if needed), counted as one access, \
+             without keeping a handle.\n\n\
+             `f` may use any singleton operation, `delete` of this one included: the instance \
+             stays valid until `f` returns.\n\n\
+             # Panics\n\n\
+             As [`instance`](Self::instance).",
+            name.value()
+        );
+        quote! {
+            #[doc = #doc_instance]
+            #[inline]
+            #[must_use]
+            #[track_caller]
+            #vis fn instance() -> #krate::Instance<Self> {
+                __SINGLETON.instance::<Self>()
+            }
+
+            #[doc = #doc_try_instance]
+            #[inline]
+            #vis fn try_instance()
+                -> ::core::result::Result<#krate::Instance<Self>, #krate::SingletonError>
+            {
+                __SINGLETON.try_instance::<Self>()
+            }
+
+            #[doc = #doc_with_instance]
+            #[inline]
+            #[track_caller]
+            #vis fn with_instance<R>(f: impl ::core::ops::FnOnce(&Self) -> R) -> R {
+                __SINGLETON.with_instance::<Self, R>(f)
+            }
+        }
+    };
+
     quote! {
         #item
 
         const _: () = {
             #assert_type
 
-            fn __singleton_make()
-                -> ::core::result::Result<#private::SingletonValue, #private::BoxError>
-            {
-                #make
-            }
+            #make_fn
 
             static __SINGLETON: #private::Descriptor = #private::Descriptor::new::<#ident>(
                 #name,
@@ -114,7 +204,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
                 ::core::file!(),
                 ::core::line!(),
                 #eager,
-                __singleton_make,
+                #factory,
             );
 
             #private::inventory::submit!(#private::Registration::new(&__SINGLETON));
@@ -124,21 +214,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
                 #[doc = #doc_name]
                 #vis const SINGLETON_NAME: &'static str = #name;
 
-                #[doc = #doc_instance]
-                #[inline]
-                #[must_use]
-                #[track_caller]
-                #vis fn instance() -> #krate::Instance<Self> {
-                    __SINGLETON.instance::<Self>()
-                }
-
-                #[doc = #doc_try_instance]
-                #[inline]
-                #vis fn try_instance()
-                    -> ::core::result::Result<#krate::Instance<Self>, #krate::SingletonError>
-                {
-                    __SINGLETON.try_instance::<Self>()
-                }
+                #accessors
             }
         };
     }

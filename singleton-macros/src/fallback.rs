@@ -17,12 +17,18 @@ pub fn stand_in(args: &attr::Args, item: &Item, krate: &TokenStream) -> TokenStr
     };
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = expand::name(args, ident);
-    quote! {
-        #[automatically_derived]
-        #[allow(missing_docs, clippy::all, clippy::pedantic)]
-        impl #impl_generics #ident #ty_generics #where_clause {
-            #vis const SINGLETON_NAME: &'static str = #name;
+    let accessors = if args.asyncness.is_some() {
+        quote! {
+            #vis fn instance() -> #krate::InstanceFuture<Self> {
+                ::core::unreachable!()
+            }
 
+            #vis fn try_instance() -> #krate::TryInstanceFuture<Self> {
+                ::core::unreachable!()
+            }
+        }
+    } else {
+        quote! {
             #vis fn instance() -> #krate::Instance<Self> {
                 ::core::unreachable!()
             }
@@ -32,6 +38,19 @@ pub fn stand_in(args: &attr::Args, item: &Item, krate: &TokenStream) -> TokenStr
             {
                 ::core::unreachable!()
             }
+
+            #vis fn with_instance<R>(f: impl ::core::ops::FnOnce(&Self) -> R) -> R {
+                ::core::unreachable!()
+            }
+        }
+    };
+    quote! {
+        #[automatically_derived]
+        #[allow(missing_docs, clippy::all, clippy::pedantic)]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            #vis const SINGLETON_NAME: &'static str = #name;
+
+            #accessors
         }
     }
 }

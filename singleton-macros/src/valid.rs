@@ -20,6 +20,16 @@ pub fn check<'a>(args: &Args, item: &'a Item) -> syn::Result<Target<'a>> {
             syn::Error::new(*try_span, "`factory` and `try_factory` cannot both be given: keep one"),
         );
     }
+    if let (Some(span), None, None) = (args.asyncness, &args.factory, &args.try_factory) {
+        combine(
+            &mut errors,
+            syn::Error::new(
+                span,
+                "`async` needs the async factory to await: write `factory = Type::connect` \
+                 (an `async fn() -> Self`) or `try_factory = ..` next to it, or remove `async`",
+            ),
+        );
+    }
     if let Some(name) = &args.name {
         if let Err(err) = check_name(name) {
             combine(&mut errors, err);
