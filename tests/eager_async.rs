@@ -47,6 +47,7 @@ fn init_eager_skips_async_then_init_eager_async_runs_them_concurrently() {
     let skipped: Vec<_> = report.outcomes().iter().filter(|o| o.is_skipped()).map(|o| o.name()).collect();
     assert_eq!(skipped, ["broken", "dynamo", "s3", "sqs"]);
     assert!(matches!(report.outcomes().iter().find(|o| o.name() == "config").unwrap().result(), Ok(Some(_))));
+    assert_eq!(Config::instance().0, 1);
     assert!(report.to_string().contains("skipped"));
     assert_eq!(BROKEN_CALLS.load(SeqCst), 0);
 
