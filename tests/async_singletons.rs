@@ -91,7 +91,7 @@ fn exactly_once_with_64_tasks_on_tokio_current_thread() {
         all
     });
     assert_eq!(CT_CALLS.load(SeqCst), 1);
-    assert!(all.iter().all(|i| Instance::ptr_eq(i, &all[0])));
+    assert!(all.iter().all(|i| Instance::ptr_eq(i, &all[0]) && i.id == 0));
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn exactly_once_with_64_futures_under_block_on() {
     let all = futures::executor::block_on(futures::future::join_all((0..64).map(|_| BoDb::instance())));
     assert_eq!(BO_CALLS.load(SeqCst), 1);
     assert_eq!(all.len(), 64);
-    assert!(all.iter().all(|i| Instance::ptr_eq(i, &all[0])));
+    assert!(all.iter().all(|i| Instance::ptr_eq(i, &all[0]) && i.id == 0));
 }
 
 #[test]
