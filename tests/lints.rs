@@ -103,8 +103,31 @@ impl Marker {
     }
 }
 
+/// An async singleton made by an `async fn`, and one by a fallible async closure.
+#[singleton(factory = Pool::connect, async, eager)]
+#[derive(Debug)]
+pub struct Pool {
+    size: usize,
+}
+
+impl Pool {
+    async fn connect() -> Self {
+        Self { size: Settings::try_instance().await.map_or(1, |s| s.0) }
+    }
+}
+
+/// The pool's settings.
+#[singleton(try_factory = || async { "4".parse().map(Settings) }, async)]
+pub struct Settings(usize);
+
 #[test]
 fn generated_code_is_lint_clean_and_works() {
+    let pool = futures::executor::block_on(Pool::instance());
+    assert_eq!(pool.size, 4);
+    assert_eq!(Pool::SINGLETON_NAME, "pool");
+    let before = Counter::with_instance(|c| c.0.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(before < u64::MAX);
+
     let cache: Instance<CacheManager> = CacheManager::instance();
     assert_eq!(cache.get("greeting").as_deref(), Some("hello"));
     assert_eq!(CacheManager::SINGLETON_NAME, "cache_manager");
