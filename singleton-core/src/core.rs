@@ -13,14 +13,18 @@ use std::future::Future;
 
 use crate::creation::{AsyncGet, BoxFuture, Detached};
 use crate::entry::{Entry, SingletonValue};
+use crate::graph::{Graph, GraphEdge, GraphNode};
 use crate::instance::AnyInstance;
 use crate::names::{Named, Names, NamesWriter, Piece};
-use crate::node::{Ref, Retired};
+use crate::node::Ref;
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
 use crate::registration::{Descriptor, Factory, Registration};
 use crate::stats::{Row, Stats};
-use crate::{creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
+use crate::teardown::{self, Released};
+use crate::{
+    context, creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation,
+};
 
 /// A lookup of one name: in the fixed names first, then in the piece of the run-time names,
 /// loaded only when needed.
@@ -104,6 +108,29 @@ static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::new);
 #[doc(alias = "get_singleton_manager")]
 pub fn manager() -> &'static SingletonCore {
     &MANAGER
+}
+
+/// The dependency graph of the global core: [`SingletonCore::graph`] on [`manager()`].
+///
+/// ```
+/// let graph = singleton_kit::graph();
+/// println!("{}", graph.to_dot()); // render with `dot -Tsvg`
+/// ```
+pub fn graph() -> Graph {
+    manager().graph()
+}
+
+/// Lets go of every instance in the global core, dependents first, without the rate limit:
+/// [`SingletonCore::shutdown`] on [`manager()`]. For a server's graceful stop or a Lambda
+/// extension's shutdown event; idempotent.
+///
+/// ```
+/// let released = singleton_kit::shutdown();
+/// assert_eq!(singleton_kit::shutdown(), 0);
+/// # let _ = released;
+/// ```
+pub fn shutdown() -> usize {
+    manager().shutdown()
 }
 
 impl Default for SingletonCore {
@@ -256,6 +283,7 @@ impl SingletonCore {
     #[inline]
     fn get_live(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Ref>> {
         self.admit(SingletonOperation::Get, name)?;
+        context::record_dependency(name);
         let entry = match self.read().get(name) {
             None => return Ok(None),
             Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
@@ -355,6 +383,7 @@ impl SingletonCore {
         F: FnOnce() -> std::result::Result<T, E>,
     {
         self.admit(SingletonOperation::Get, name)?;
+        context::record_dependency(name);
         let mut make = move || factory().map(SingletonValue::new).map_err(Into::into);
         loop {
             let entry = self.entry_or_insert(name)?;
@@ -411,6 +440,7 @@ impl SingletonCore {
     /// Dropping the future loses nothing: a creation it was driving is driven on by the next caller.
     pub async fn get_async<T: Send + Sync + 'static>(&self, name: &str) -> Result<Option<Instance<T>>> {
         self.admit(SingletonOperation::Get, name)?;
+        context::record_dependency(name);
         let Some(entry) = self.lookup(name)? else {
             return Ok(None);
         };
@@ -503,6 +533,7 @@ impl SingletonCore {
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     {
         self.admit(SingletonOperation::Get, name)?;
+        context::record_dependency(name);
         let mut make = Some(move || -> BoxFuture {
             let made = factory();
             Box::pin(async move { made.await.map(SingletonValue::new).map_err(Into::into) })
@@ -595,7 +626,11 @@ impl SingletonCore {
             }
         };
         let outcome = match entry.check_type(value.type_id, value.type_name) {
-            Ok(()) => Ok(entry.slot.swap(Some(value.into_meta(None)))),
+            Ok(()) => {
+                // The new value was not made by the factory: it asked for nothing.
+                entry.clear_dependencies();
+                Ok(entry.slot.swap(Some(value.into_meta(None))))
+            }
             Err(err) => Err((err, value)),
         };
         drop(names);
@@ -675,12 +710,13 @@ impl SingletonCore {
             return false;
         };
         let entry = Arc::clone(entry);
-        let removed = entry.slot.swap(None);
+        let removed = take(&entry);
         if removed.is_some() && entry.registration.is_none() && creation::detach_if_idle(&entry) {
             names.remove(name);
         }
         drop(names);
-        removed.is_some()
+        // A `Drop` that panics is caught and logged: it does not unwind through the core.
+        teardown::release(removed.into_iter().collect()) > 0
     }
 
     /// CLEAR: removes every instance, `#[singleton]` types' included, and returns how many. The
@@ -725,29 +761,45 @@ impl SingletonCore {
         self.release_all()
     }
 
-    /// Takes every instance out and lets go of them newest first.
+    /// Takes every instance out and lets go of them: dependents before what they depend on,
+    /// unrelated ones newest first (see [`teardown`](crate::teardown)).
     fn release_all(&self) -> usize {
         let mut names = self.write();
-        let mut removed: Vec<Retired> = self
+        let mut removed: Vec<Released> = self
             .names
             .fixed()
             .iter()
             .flat_map(|(_, named)| named.entries())
-            .filter_map(|e| e.slot.swap(None))
+            .filter_map(|e| take(e))
             .collect();
         names.retain(|named| {
-            removed.extend(named.entries().iter().filter_map(|e| e.slot.swap(None)));
+            removed.extend(named.entries().iter().filter_map(|e| take(e)));
             // Keep the entries that are being created or waited for right now.
             !named.entries().iter().all(creation::detach_if_idle)
         });
         drop(names);
-        let count = removed.len();
-        removed.sort_unstable_by_key(|live| std::cmp::Reverse(live.seq()));
-        for live in removed {
-            // Retires it: the value is dropped here if no handle holds it.
-            drop(live);
-        }
-        count
+        teardown::release(removed)
+    }
+
+    /// SHUTDOWN: lets go of every instance as [`clear`](Self::clear) does — dependents first,
+    /// a panicking `Drop` caught and logged — but without the rate limit, for a server's graceful
+    /// stop or a Lambda extension's shutdown event. Returns how many it let go; `0` when called
+    /// again.
+    ///
+    /// ```
+    /// use singleton_kit::{RateLimit, SingletonCore};
+    ///
+    /// let core = SingletonCore::with_rate_limit(RateLimit::per_second(1));
+    /// core.set("db", "postgres://localhost")?; // takes the one slot
+    /// core.set_value("cache", singleton_kit::SingletonValue::new(0_u8)).unwrap_err(); // refused
+    /// assert_eq!(core.clear(), 0); // refused too
+    /// assert_eq!(core.shutdown(), 1); // not rate-limited
+    /// assert_eq!(core.shutdown(), 0); // idempotent
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    pub fn shutdown(&self) -> usize {
+        tracing::debug!("singleton core shutdown");
+        self.release_all()
     }
 
     /// GET_STATS: a snapshot of every live instance, in the seed design's shape.
@@ -787,6 +839,86 @@ impl SingletonCore {
             }
         }
         Ok(Stats::build(rows, self.limiter.refused()))
+    }
+
+    /// The dependency graph: every registered `#[singleton]` type (created or not) and every live
+    /// entry made at run time, with an edge for each singleton a factory asked for. Not counted
+    /// against the rate limit (it is not one of the seed's operations).
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.get_or_create("service", || core.get_or_create("client", || "http").map(|c| c.len()))?;
+    /// let graph = core.graph();
+    /// assert_eq!(graph.dependencies_of("service"), ["client"]);
+    /// let service = graph.nodes.iter().find(|n| n.name == "service").unwrap();
+    /// assert!(service.created && service.init_ms.is_some());
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    pub fn graph(&self) -> Graph {
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        self.for_each_entry(|name, entry| {
+            let live = entry.slot.get(false);
+            if live.is_none() && entry.registration.is_none() {
+                return;
+            }
+            let meta = live.as_ref().map(Ref::meta);
+            nodes.push(GraphNode {
+                name: name.to_owned(),
+                type_name: match (entry.registration, meta) {
+                    (Some(r), _) => (r.type_name)(),
+                    (None, Some(m)) => m.type_name,
+                    (None, None) => "?",
+                }
+                .to_owned(),
+                created: live.is_some(),
+                eager: entry.registration.is_some_and(|r| r.eager),
+                is_async: entry.registration.is_some_and(Descriptor::is_async),
+                init_ms: meta.and_then(|m| m.init_duration).map(|d| d.as_secs_f64() * 1e3),
+            });
+            edges.extend(entry.dependencies().into_iter().map(|to| GraphEdge { from: name.to_owned(), to }));
+        });
+        Graph::new(nodes, edges)
+    }
+
+    /// Calls `f` on every entry: the `#[singleton]` types' and the run-time names'.
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&str, &Arc<Entry>)) {
+        let dynamic = self.names.load_all();
+        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
+        for (name, named) in all {
+            for entry in named.entries() {
+                f(name, entry);
+            }
+        }
+    }
+
+    /// The names whose factories asked for `name`, sorted.
+    pub(crate) fn dependents_of(&self, name: &str) -> Vec<String> {
+        let mut dependents = Vec::new();
+        self.for_each_entry(|dependent, entry| {
+            if entry.depends_on(name) {
+                dependents.push(dependent.to_owned());
+            }
+        });
+        dependents.sort();
+        dependents.dedup();
+        dependents
+    }
+
+    /// The live entries made at run time (`set`, `get_or_create`), with their dependencies.
+    pub(crate) fn runtime_entries(&self) -> Vec<(Row, Vec<String>)> {
+        let mut rows = Vec::new();
+        self.for_each_entry(|name, entry| {
+            if entry.registration.is_none() {
+                if let Some(r) = row(name, entry) {
+                    rows.push((r, entry.dependencies()));
+                }
+            }
+        });
+        rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        rows
     }
 
     /// RESET: clears the rate limiter's window and `rate_limited_count`; instances stay. `false`
@@ -887,6 +1019,14 @@ impl Drop for ForgetIfEmpty<'_> {
     }
 }
 
+/// Takes the instance out of `entry`, with the edges its factory recorded.
+fn take(entry: &Entry) -> Option<Released> {
+    let retired = entry.slot.swap(None)?;
+    let dependencies = entry.dependencies();
+    entry.clear_dependencies();
+    Some(Released { name: entry.name.clone(), dependencies, retired })
+}
+
 fn row(name: &str, entry: &Entry) -> Option<Row> {
     let live = entry.slot.get(false)?;
     let meta = live.meta();
@@ -908,7 +1048,7 @@ fn duplicate(name: &str, all: &[Arc<Entry>]) -> SingletonError {
 }
 
 impl Drop for SingletonCore {
-    /// An isolated core lets go of its instances as `clear` does: newest first.
+    /// An isolated core lets go of its instances as `clear` does: dependents first.
     fn drop(&mut self) {
         self.release_all();
     }

@@ -31,7 +31,7 @@
 //! Sync callers never wait for an async creation (they get [`SingletonError::NeedsAwait`]); async
 //! callers may wait for a sync creation, woken when it ends.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -47,12 +47,7 @@ use crate::entry::{Entry, SingletonValue};
 use crate::node::Ref;
 use crate::{BoxError, Result, SingletonError};
 
-/// Entries are identified by address while they are being created (the creator holds an `Arc`).
-pub(crate) type Key = usize;
-
-pub(crate) fn key(entry: &Arc<Entry>) -> Key {
-    Arc::as_ptr(entry) as Key
-}
+use crate::context::{self, key, InFactory, Key};
 
 /// Not public API. The future of an async factory, boxed so that factories of different types (and factories
 /// that await each other) share one type.
@@ -138,7 +133,7 @@ impl Graph {
             keys.push(up);
         }
         keys.reverse(); // want, ..., me
-        let outermost = CONTEXT.with(|c| c.borrow().iter().map(|f| f.key).find(|k| keys.contains(k)));
+        let outermost = context::outermost_of(&keys);
         if let Some(at) = outermost.and_then(|o| keys.iter().position(|k| *k == o)) {
             keys.rotate_left(at);
         }
@@ -176,45 +171,14 @@ fn wake_all(wakers: Vec<Waker>) {
     CREATED.notify_all();
 }
 
-/// One creation in progress on this thread: a sync factory's call or an async factory's poll.
-struct Frame {
-    key: Key,
-}
-
 thread_local! {
-    /// The creations whose factories are running on this thread, outermost first.
-    static CONTEXT: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
     /// A cycle found below a factory that could only report it by panicking (an infallible
     /// factory calling `instance()`); the creation that catches the unwind turns it back into
     /// `Err(Cycle)`.
     static PENDING_CYCLE: Cell<Option<Vec<String>>> = const { Cell::new(None) };
 }
 
-/// Makes `entry`'s creation this thread's context until dropped.
-struct InContext;
-
-impl InContext {
-    fn enter(entry: &Arc<Entry>) -> Self {
-        CONTEXT.with(|c| c.borrow_mut().push(Frame { key: key(entry) }));
-        InContext
-    }
-}
-
-impl Drop for InContext {
-    fn drop(&mut self) {
-        CONTEXT.with(|c| c.borrow_mut().pop());
-    }
-}
-
-/// The creation whose factory is running innermost on this thread, if any.
-fn context() -> Option<Key> {
-    CONTEXT.with(|c| c.borrow().last().map(|f| f.key))
-}
-
-/// `true` while a factory is running on this thread.
-pub(crate) fn in_factory() -> bool {
-    CONTEXT.with(|c| !c.borrow().is_empty())
-}
+pub(crate) use crate::context::in_factory;
 
 /// Unwinds out of the running factory with a cycle, without printing a second panic message;
 /// the creation that catches the unwind returns `Err(Cycle)`.
@@ -229,7 +193,7 @@ fn run_factory<R>(
     entry: &Arc<Entry>,
     f: impl FnOnce() -> R,
 ) -> (std::thread::Result<R>, Option<Vec<String>>) {
-    let context = InContext::enter(entry);
+    let context = InFactory::enter(entry);
     PENDING_CYCLE.with(Cell::take);
     let outcome = panic::catch_unwind(AssertUnwindSafe(f));
     drop(context);
@@ -245,7 +209,7 @@ struct Edge(Option<(Key, Key)>);
 impl Edge {
     fn add(&mut self, g: &mut Graph, to: Key) {
         if self.0.is_none() {
-            if let Some(from) = context() {
+            if let Some(from) = context::factory() {
                 g.add_edge(from, to);
                 self.0 = Some((from, to));
             }
@@ -323,12 +287,13 @@ where
             };
             g.running.insert(k, run);
             edge.add(&mut g, k);
+            entry.clear_dependencies();
             break id;
         };
         if run.starter.is_some() {
             return Ok(Err(SingletonError::NeedsAwait { name: entry.name.to_string() }));
         }
-        if let Some(me) = context() {
+        if let Some(me) = context::factory() {
             if let Some(path) = g.cycle(me, k) {
                 return Ok(Err(SingletonError::Cycle { path }));
             }
@@ -347,6 +312,9 @@ where
     let started = Instant::now();
     let (outcome, pending_cycle) = run_factory(entry, make);
     let took = started.elapsed();
+    if !matches!(outcome, Ok(Ok(_))) {
+        entry.clear_dependencies();
+    }
     let result = match outcome {
         // Stored before the creation ends, so a waiter that wakes finds it.
         Ok(Ok(value)) => Ok(entry.slot.fill(value.into_meta(Some(took)))),
@@ -472,6 +440,7 @@ where
                 g.running.insert(k, run);
                 self.edge.add(&mut g, k);
                 drop(g);
+                self.entry.clear_dependencies();
                 // The factory is called (its future made) in the creation's context, with no lock.
                 let (made, cycle) = run_factory(&self.entry, make);
                 return match made {
@@ -479,7 +448,7 @@ where
                     Err(payload) => self.failed(id, payload, cycle),
                 };
             }
-            if let Some(me) = context() {
+            if let Some(me) = context::factory() {
                 if let Some(path) = g.cycle(me, k) {
                     self.leave(&mut g, k);
                     return Poll::Ready(Ok(Err(SingletonError::Cycle { path })));
@@ -536,7 +505,10 @@ where
         let result = match value {
             // Stored before the creation ends, so a waiter that wakes finds it.
             Ok(value) => Ok(self.entry.slot.fill(value.into_meta(Some(took)))),
-            Err(source) => Err(factory_error(&self.entry.name, source)),
+            Err(source) => {
+                self.entry.clear_dependencies();
+                Err(factory_error(&self.entry.name, source))
+            }
         };
         // The caller that started the creation is told how it ended, unless that is this one.
         let for_starter = match (starter, &result) {
@@ -566,6 +538,7 @@ where
         cycle: Option<Vec<String>>,
     ) -> Poll<std::result::Result<Result<Ref>, Detached>> {
         let k = key(&self.entry);
+        self.entry.clear_dependencies();
         let mut g = graph();
         let starter = g.running.get(&k).filter(|r| r.id == id).and_then(|r| r.starter);
         let err = cycle.map(|path| SingletonError::Cycle { path });

@@ -4,6 +4,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::node::{Meta, Slot};
@@ -121,11 +122,57 @@ pub(crate) struct Entry {
     /// `false` once the entry is removed from its core's map (see
     /// [`detach_if_idle`](crate::creation::detach_if_idle)). Changed under the creation lock.
     pub(crate) attached: AtomicBool,
+    /// `true` for an entry of a test scope rather than of a core.
+    pub(crate) scoped: bool,
+    /// The names the factory of the current instance asked for, in the order it first asked:
+    /// this entry's edges in the dependency graph. Kept until the entry is created again or its
+    /// instance is deleted.
+    dependencies: Mutex<Vec<Box<str>>>,
 }
 
 impl Entry {
     pub(crate) fn new(name: &str, registration: Option<&'static Descriptor>) -> Self {
-        Self { name: name.into(), registration, slot: Slot::empty(), attached: AtomicBool::new(true) }
+        Self {
+            name: name.into(),
+            registration,
+            slot: Slot::empty(),
+            attached: AtomicBool::new(true),
+            scoped: false,
+            dependencies: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A `#[singleton]` type's entry in a test scope.
+    pub(crate) fn in_scope(registration: &'static Descriptor) -> Self {
+        Self { scoped: true, ..Self::new(registration.name, Some(registration)) }
+    }
+
+    fn deps(&self) -> MutexGuard<'_, Vec<Box<str>>> {
+        self.dependencies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that the factory making this entry's instance asked for `name`.
+    pub(crate) fn add_dependency(&self, name: &str) {
+        let mut deps = self.deps();
+        if !deps.iter().any(|d| **d == *name) {
+            deps.push(name.into());
+        }
+    }
+
+    /// Forgets the edges: the instance is being made again, or is gone.
+    pub(crate) fn clear_dependencies(&self) {
+        let old = std::mem::take(&mut *self.deps());
+        drop(old);
+    }
+
+    /// The names this entry's factory asked for.
+    pub(crate) fn dependencies(&self) -> Vec<String> {
+        self.deps().iter().map(ToString::to_string).collect()
+    }
+
+    /// `true` when this entry's factory asked for `name`.
+    pub(crate) fn depends_on(&self, name: &str) -> bool {
+        self.deps().iter().any(|d| **d == *name)
     }
 
     /// Refuses a value of the wrong type for a registered name.

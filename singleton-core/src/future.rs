@@ -7,8 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::creation::{AsyncGet, BoxFuture};
-use crate::registration::{Descriptor, SingletonType};
+use crate::registration::{Descriptor, Singleton, SlowGet};
 use crate::{Instance, Result};
 
 /// The future of an async singleton's `try_instance()`: the instance, created by its async factory
@@ -50,7 +49,7 @@ use crate::{Instance, Result};
 #[must_use = "futures do nothing unless awaited"]
 pub struct TryInstanceFuture<T> {
     descriptor: &'static Descriptor,
-    slow: Option<AsyncGet<fn() -> BoxFuture>>,
+    slow: Option<SlowGet>,
     _of: PhantomData<fn() -> T>,
 }
 
@@ -61,7 +60,7 @@ impl<T> TryInstanceFuture<T> {
     }
 }
 
-impl<T: SingletonType> Future for TryInstanceFuture<T> {
+impl<T: Singleton> Future for TryInstanceFuture<T> {
     type Output = Result<Instance<T>>;
 
     #[inline]
@@ -111,7 +110,7 @@ impl<T> InstanceFuture<T> {
     }
 }
 
-impl<T: SingletonType> Future for InstanceFuture<T> {
+impl<T: Singleton> Future for InstanceFuture<T> {
     type Output = Instance<T>;
 
     #[inline]

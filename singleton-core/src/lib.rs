@@ -23,11 +23,13 @@
 
 #![warn(missing_docs)]
 
+mod context;
 mod core;
 mod creation;
 mod entry;
 mod error;
 mod future;
+mod graph;
 mod instance;
 mod name;
 mod names;
@@ -38,16 +40,19 @@ mod registration;
 mod startup;
 mod stats;
 mod sync;
+mod teardown;
+pub mod testing;
 
-pub use crate::core::{manager, SingletonCore};
+pub use crate::core::{graph, manager, shutdown, SingletonCore};
 pub use crate::entry::SingletonValue;
 pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::future::{InstanceFuture, TryInstanceFuture};
+pub use crate::graph::{Graph, GraphEdge, GraphNode};
 pub use crate::instance::{AnyInstance, Instance};
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
 pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
-pub use crate::registration::{registered, Registered};
+pub use crate::registration::{registered, Registered, Singleton};
 pub use crate::startup::{
     init_eager, init_eager_async, report, validate, EagerError, EagerOutcome, EagerReport, Report,
     ValidationError,
@@ -64,7 +69,7 @@ pub mod __private {
     use std::future::Future;
 
     pub use crate::creation::BoxFuture;
-    pub use crate::registration::{Descriptor, Factory, Registration, SingletonType};
+    pub use crate::registration::{Descriptor, Factory, Registration, Singleton as SingletonType};
     pub use crate::{BoxError, SingletonValue};
 
     /// The creation function of the `#[singleton]` type `T`, from the factory it was given. The

@@ -202,9 +202,11 @@ impl Node {
         fence(Ordering::Acquire);
         // SAFETY: nobody else can read `meta` (see above).
         let meta = unsafe { node.as_ref() }.meta.with_mut(|m| unsafe { (*m).take() });
+        // The node no longer refers to the value: it goes back to the pool first, so that a value
+        // whose `Drop` panics loses no node.
+        pool::give(node);
         // The value's `Drop` runs here, with no lock held.
         drop(meta);
-        pool::give(node);
     }
 
     fn accesses(&self) -> u64 {

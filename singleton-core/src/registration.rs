@@ -9,10 +9,12 @@ use once_cell::sync::OnceCell;
 
 use std::task::{Context, Poll};
 
+use crate::context;
 use crate::creation::{AsyncGet, BoxFuture, Detached};
 use crate::entry::{Entry, SingletonValue};
 use crate::future::{InstanceFuture, TryInstanceFuture};
 use crate::node::Ref;
+use crate::testing::ScopeState;
 use crate::{creation, manager, BoxError, Instance, Result, SingletonError};
 
 /// The static description of one `#[singleton]` type, made at compile time.
@@ -51,12 +53,41 @@ pub enum Factory {
     Async(fn() -> BoxFuture),
 }
 
-/// Implemented by the attribute for each `#[singleton]` type, at the type's name: a type that is
-/// not `Send + Sync + 'static` fails there, once, instead of at every generated use.
+/// A `#[singleton]` type: implemented by the attribute for each type it is placed on (and not to
+/// be implemented by hand). It is what APIs that take any singleton type, such as
+/// [`Scope::replace`](crate::testing::Scope::replace), ask for.
 ///
-/// Not public API.
-#[doc(hidden)]
-pub trait SingletonType: Send + Sync + 'static {}
+/// The attribute writes the impl at the type's name, so a type that is not
+/// `Send + Sync + 'static` fails there, once, instead of at every generated use.
+///
+/// ```
+/// use singleton_kit::{singleton, Singleton};
+///
+/// #[singleton(factory = || Cache(Vec::new()))]
+/// struct Cache(Vec<u8>);
+///
+/// fn name_of<T: Singleton>() -> &'static str {
+///     T::singleton_name()
+/// }
+/// assert_eq!(name_of::<Cache>(), "cache");
+/// ```
+pub trait Singleton: Send + Sync + 'static {
+    /// Not public API: the type's registration.
+    #[doc(hidden)]
+    fn descriptor() -> &'static Descriptor;
+
+    /// The singleton's name in the registry (what `SINGLETON_NAME` holds).
+    fn singleton_name() -> &'static str {
+        Self::descriptor().name
+    }
+}
+
+/// The state of an async request for a `#[singleton]` type's instance past its fast path: the
+/// shared creation it joined, in the global core or in the scope it was made in.
+pub(crate) struct SlowGet {
+    get: AsyncGet<fn() -> BoxFuture>,
+    scope: Option<Arc<ScopeState>>,
+}
 
 /// A `#[singleton]` type, as `inventory` collects it.
 #[doc(hidden)]
@@ -74,7 +105,7 @@ impl Registration {
 impl Descriptor {
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
-    pub const fn new<T: SingletonType>(
+    pub const fn new<T: Singleton>(
         name: &'static str,
         module_path: &'static str,
         file: &'static str,
@@ -123,8 +154,16 @@ impl Descriptor {
     /// returns its handle in registers (a `Result` with a `SingletonError` in it is returned
     /// through memory, which measured 3× slower).
     #[inline(always)]
-    fn existing<T: SingletonType>(&'static self) -> Option<Instance<T>> {
-        let live = self.entry().slot.get(true)?;
+    fn existing<T: Singleton>(&'static self) -> Option<Instance<T>> {
+        // One relaxed load while no factory runs and no test scope is in use anywhere.
+        if context::watched() {
+            return self.existing_watched();
+        }
+        Self::typed(self.entry().slot.get(true)?)
+    }
+
+    #[inline(always)]
+    fn typed<T: Singleton>(live: Ref) -> Option<Instance<T>> {
         match Instance::try_from_ref(live) {
             Ok(instance) => Some(instance),
             Err(live) => {
@@ -135,10 +174,22 @@ impl Descriptor {
         }
     }
 
+    /// [`existing`](Self::existing) while a factory runs or a scope is in use somewhere: the
+    /// running factory records this type as its dependency, and a scope is looked in.
+    #[cold]
+    #[inline(never)]
+    fn existing_watched<T: Singleton>(&'static self) -> Option<Instance<T>> {
+        context::record_dependency(self.name);
+        match context::scope() {
+            Some(scope) => Self::typed(scope.entry_for(self).slot.get(true)?),
+            None => Self::typed(self.entry().slot.get(true)?),
+        }
+    }
+
     /// The instance, created by the factory on first use. What `T::try_instance()` calls.
     #[doc(hidden)]
     #[inline]
-    pub fn try_instance<T: SingletonType>(&'static self) -> Result<Instance<T>> {
+    pub fn try_instance<T: Singleton>(&'static self) -> Result<Instance<T>> {
         match self.existing() {
             Some(instance) => Ok(instance),
             None => self.create(),
@@ -147,8 +198,16 @@ impl Descriptor {
 
     #[cold]
     #[inline(never)]
-    fn create<T: SingletonType>(&'static self) -> Result<Instance<T>> {
-        Instance::from_ref(creation::get_or_make(self.entry())?, self.name)
+    fn create<T: Singleton>(&'static self) -> Result<Instance<T>> {
+        let live = match context::scope() {
+            Some(scope) => {
+                let live = creation::get_or_make(&scope.entry_for(self))?;
+                scope.note(self.name);
+                live
+            }
+            None => creation::get_or_make(self.entry())?,
+        };
+        Instance::from_ref(live, self.name)
     }
 
     /// The instance, created by the factory on first use. What `T::instance()` calls.
@@ -157,7 +216,7 @@ impl Descriptor {
     #[doc(hidden)]
     #[inline]
     #[track_caller]
-    pub fn instance<T: SingletonType>(&'static self) -> Instance<T> {
+    pub fn instance<T: Singleton>(&'static self) -> Instance<T> {
         match self.existing() {
             Some(instance) => instance,
             None => self.create_or_fail(),
@@ -169,7 +228,7 @@ impl Descriptor {
     #[doc(hidden)]
     #[inline]
     #[track_caller]
-    pub fn with_instance<T: SingletonType, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+    pub fn with_instance<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
         let instance = self.instance::<T>();
         f(&instance)
     }
@@ -177,7 +236,7 @@ impl Descriptor {
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn create_or_fail<T: SingletonType>(&'static self) -> Instance<T> {
+    fn create_or_fail<T: Singleton>(&'static self) -> Instance<T> {
         match self.create() {
             Ok(instance) => instance,
             Err(err) => self.fail(err),
@@ -201,7 +260,7 @@ impl Descriptor {
     /// `T::try_instance()` returns.
     #[doc(hidden)]
     #[inline]
-    pub fn try_instance_async<T: SingletonType>(&'static self) -> TryInstanceFuture<T> {
+    pub fn try_instance_async<T: Singleton>(&'static self) -> TryInstanceFuture<T> {
         TryInstanceFuture::new(self)
     }
 
@@ -209,16 +268,16 @@ impl Descriptor {
     /// `T::instance()` returns. It panics where `try_instance_async` gives `Err`.
     #[doc(hidden)]
     #[inline]
-    pub fn instance_async<T: SingletonType>(&'static self) -> InstanceFuture<T> {
+    pub fn instance_async<T: Singleton>(&'static self) -> InstanceFuture<T> {
         InstanceFuture::new(self)
     }
 
     /// One poll of an async request for the instance: the fast path reads the slot; the first
     /// miss starts (or joins) the shared creation.
     #[inline]
-    pub(crate) fn poll_instance<T: SingletonType>(
+    pub(crate) fn poll_instance<T: Singleton>(
         &'static self,
-        slow: &mut Option<AsyncGet<fn() -> BoxFuture>>,
+        slow: &mut Option<SlowGet>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Instance<T>>> {
         if slow.is_none() {
@@ -229,12 +288,20 @@ impl Descriptor {
                 // A sync type asked for from async code: its factory runs here.
                 return Poll::Ready(self.create());
             };
-            *slow = Some(AsyncGet::new(Arc::clone(self.entry()), make));
+            let scope = context::scope();
+            let entry = match &scope {
+                Some(scope) => scope.entry_for(self),
+                None => Arc::clone(self.entry()),
+            };
+            *slow = Some(SlowGet { get: AsyncGet::new(entry, make), scope });
         }
-        let get = slow.as_mut().expect("set above");
+        let SlowGet { get, scope } = slow.as_mut().expect("set above");
         match get.poll_get(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(result)) => {
+                if let (Ok(_), Some(scope)) = (&result, scope) {
+                    scope.note(self.name);
+                }
                 *slow = None;
                 Poll::Ready(result.and_then(|live| Instance::from_ref(live, self.name)))
             }
@@ -351,6 +418,33 @@ impl Registered {
     /// `.await`.
     pub fn is_async(&self) -> bool {
         self.0.is_async()
+    }
+
+    /// The names this singleton's factory asked for when it made the current instance (typed or
+    /// by name), in the order it first asked; empty when there is no instance.
+    ///
+    /// ```
+    /// use singleton_kit::singleton;
+    ///
+    /// #[singleton(name = "doc_deps_region", factory = || Region("eu-west-1"))]
+    /// struct Region(&'static str);
+    /// #[singleton(name = "doc_deps_client", factory = || Client(Region::instance().0))]
+    /// struct Client(&'static str);
+    ///
+    /// let _ = Client::instance();
+    /// let all = singleton_kit::registered();
+    /// let client = all.iter().find(|r| r.name() == "doc_deps_client").unwrap();
+    /// let region = all.iter().find(|r| r.name() == "doc_deps_region").unwrap();
+    /// assert_eq!(client.dependencies(), ["doc_deps_region"]);
+    /// assert_eq!(region.dependents(), ["doc_deps_client"]);
+    /// ```
+    pub fn dependencies(&self) -> Vec<String> {
+        self.0.entry().dependencies()
+    }
+
+    /// The names of the singletons of the global core whose factories asked for this one.
+    pub fn dependents(&self) -> Vec<String> {
+        manager().dependents_of(self.0.name)
     }
 
     /// `true` when the global core holds an instance.

@@ -6,8 +6,10 @@ use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::future::join_all;
+use crate::manager;
 use crate::registration::{registered, Registered};
 use crate::stats::unix_seconds;
+use crate::stats::Row;
 use crate::SingletonError;
 
 /// Creates every `#[singleton(eager)]` type that has no instance yet, in name order, and reports
@@ -327,74 +329,110 @@ impl fmt::Display for ValidationError {
     }
 }
 
-/// The startup table of every registered singleton: name, type, state, accesses, creation time,
-/// init time and size. Print it with `{}`.
+/// The startup table of every singleton of the global core: each registered `#[singleton]` type,
+/// then each live entry made at run time (`set`, `get_or_create`), with name, type, kind, state,
+/// accesses, creation time, init time, size and dependencies. Print it with `{}`.
 ///
 /// ```
 /// print!("{}", singleton_kit::report());
 /// ```
 pub fn report() -> Report {
-    Report { rows: registered() }
+    Report { rows: registered(), runtime: manager().runtime_entries() }
 }
 
-/// A snapshot of [`registered()`] for printing: see [`report`].
+/// A snapshot of [`registered()`] and the global core's run-time entries, for printing: see
+/// [`report`].
 ///
 /// ```
-/// use singleton_kit::singleton;
+/// use singleton_kit::{manager, singleton};
 ///
 /// #[singleton(name = "doc_report", factory = || Cache(Vec::new()))]
 /// struct Cache(Vec<u64>);
 ///
 /// let _ = Cache::instance();
+/// manager().set("doc_report_flag", true)?;
 /// let report = singleton_kit::report();
 /// assert!(report.singletons().iter().any(|r| r.name() == "doc_report" && r.is_created()));
+/// assert!(report.runtime_names().contains(&"doc_report_flag"));
 /// let table = report.to_string();
 /// assert!(table.lines().nth(1).unwrap().starts_with("NAME"));
-/// assert!(table.lines().any(|l| l.starts_with("doc_report") && l.contains("created")));
+/// assert!(table.lines().any(|l| l.starts_with("doc_report ") && l.contains("created")));
+/// assert!(table.lines().any(|l| l.starts_with("doc_report_flag") && l.contains("set")));
+/// # Ok::<(), singleton_kit::SingletonError>(())
 /// ```
 #[derive(Debug)]
 pub struct Report {
     rows: Vec<Registered>,
+    runtime: Vec<(Row, Vec<String>)>,
 }
 
 impl Report {
-    /// The singletons in the report.
+    /// The registered singletons in the report.
     pub fn singletons(&self) -> &[Registered] {
         &self.rows
     }
+
+    /// The names of the live entries made at run time (by `set` or `get_or_create`), sorted.
+    pub fn runtime_names(&self) -> Vec<&str> {
+        self.runtime.iter().map(|(row, _)| row.name.as_str()).collect()
+    }
 }
+
+const COLUMNS: usize = 9;
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header = ["NAME", "TYPE", "KIND", "STATE", "ACCESSES", "CREATED AT (unix s)", "INIT", "SIZE"];
-        let rows: Vec<[String; 8]> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let created = r.created_at();
-                [
-                    r.name().to_owned(),
-                    short_type(r.type_name()).to_owned(),
-                    if r.is_async() { "async" } else { "sync" }.to_owned(),
-                    match (created.is_some(), r.is_eager()) {
-                        (true, _) => "created".to_owned(),
-                        (false, true) => "pending (eager)".to_owned(),
-                        (false, false) => "pending".to_owned(),
-                    },
-                    r.access_count().to_string(),
-                    created.map_or_else(|| "-".to_owned(), |t: SystemTime| format!("{:.3}", unix_seconds(t))),
-                    r.init_duration().map_or_else(|| "-".to_owned(), ms),
-                    format!("{} B", r.size_of()),
-                ]
-            })
-            .collect();
+        let header = [
+            "NAME",
+            "TYPE",
+            "KIND",
+            "STATE",
+            "ACCESSES",
+            "CREATED AT (unix s)",
+            "INIT",
+            "SIZE",
+            "DEPENDS ON",
+        ];
+        let registered = self.rows.iter().map(|r| {
+            let created = r.created_at();
+            [
+                r.name().to_owned(),
+                short_type(r.type_name()).to_owned(),
+                if r.is_async() { "async" } else { "sync" }.to_owned(),
+                match (created.is_some(), r.is_eager()) {
+                    (true, _) => "created".to_owned(),
+                    (false, true) => "pending (eager)".to_owned(),
+                    (false, false) => "pending".to_owned(),
+                },
+                r.access_count().to_string(),
+                created.map_or_else(|| "-".to_owned(), |t: SystemTime| format!("{:.3}", unix_seconds(t))),
+                r.init_duration().map_or_else(|| "-".to_owned(), ms),
+                format!("{} B", r.size_of()),
+                deps(&r.dependencies()),
+            ]
+        });
+        // Entries made at run time: by `set` (no factory time) or by `get_or_create`.
+        let runtime = self.runtime.iter().map(|(row, dependencies)| {
+            [
+                row.name.clone(),
+                short_type(row.type_name).to_owned(),
+                if row.init_duration.is_some() { "get_or_create" } else { "set" }.to_owned(),
+                "created".to_owned(),
+                row.accesses.to_string(),
+                format!("{:.3}", unix_seconds(row.created_at)),
+                row.init_duration.map_or_else(|| "-".to_owned(), ms),
+                format!("{} B", row.size),
+                deps(dependencies),
+            ]
+        });
+        let rows: Vec<[String; COLUMNS]> = registered.chain(runtime).collect();
         let mut widths = header.map(str::len);
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        writeln!(f, "singletons: {} registered", rows.len())?;
+        writeln!(f, "singletons: {} registered, {} made at run time", self.rows.len(), self.runtime.len())?;
         let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
             let mut text = String::new();
             for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
@@ -418,6 +456,14 @@ impl fmt::Display for Report {
             line(f, &row.each_ref().map(String::as_str))?;
         }
         Ok(())
+    }
+}
+
+fn deps(names: &[String]) -> String {
+    if names.is_empty() {
+        "-".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 

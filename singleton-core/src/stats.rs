@@ -56,6 +56,7 @@ pub struct Stats {
 }
 
 /// One live instance, as the core hands it to [`Stats::build`].
+#[derive(Debug)]
 pub(crate) struct Row {
     pub(crate) name: String,
     pub(crate) type_name: &'static str,

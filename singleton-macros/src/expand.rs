@@ -80,7 +80,14 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
         },
     };
     // Fails here, once, at the type's name, when the type is not `Send + Sync + 'static`.
-    let assert_type = quote_spanned!(ident.span()=> impl #private::SingletonType for #ident {});
+    let assert_type = quote_spanned! {ident.span()=>
+        impl #private::SingletonType for #ident {
+            #[inline]
+            fn descriptor() -> &'static #private::Descriptor {
+                &__SINGLETON
+            }
+        }
+    };
 
     let doc_name = format!("The name of this singleton in the registry: `{}`.", name.value());
     let doc_instance = format!(
