@@ -475,7 +475,7 @@ impl SingletonCore {
     /// # futures::executor::block_on(async {
     /// let pool = core.get_or_create_async("pool", || async { vec!["conn-1", "conn-2"] }).await?;
     /// assert_eq!(pool.len(), 2);
-    /// let again = core.get_or_create_async("pool", || async { Vec::new() }).await?; // not run
+    /// let again = core.get_or_create_async("pool", || async { Vec::<&str>::new() }).await?; // not run
     /// assert_eq!(again.len(), 2);
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// # }).unwrap();
@@ -849,7 +849,7 @@ impl SingletonCore {
     /// use singleton_kit::SingletonCore;
     ///
     /// let core = SingletonCore::new();
-    /// core.get_or_create("service", || core.get_or_create("client", || "http").map(|c| c.len()))?;
+    /// core.get_or_try_create("service", || core.get_or_create("client", || "http").map(|c| c.len()))?;
     /// let graph = core.graph();
     /// assert_eq!(graph.dependencies_of("service"), ["client"]);
     /// let service = graph.nodes.iter().find(|n| n.name == "service").unwrap();

@@ -119,7 +119,7 @@ impl Graph {
     /// use singleton_kit::SingletonCore;
     ///
     /// let core = SingletonCore::new();
-    /// core.get_or_create("api", || core.get_or_create("token", || 7_u32).map(|t| *t))?;
+    /// core.get_or_try_create("api", || core.get_or_create("token", || 7_u32).map(|t| *t))?;
     /// assert_eq!(core.graph().dependencies_of("api"), ["token"]);
     /// assert_eq!(core.graph().dependents_of("token"), ["api"]);
     /// # Ok::<(), singleton_kit::SingletonError>(())
