@@ -14,7 +14,9 @@ pub use singleton_core::*;
 ///   exactly once; it panics, naming the singleton and the cause, where `try_instance` would
 ///   return `Err`;
 /// - `fn try_instance() -> Result<Instance<Self>, SingletonError>`;
-/// - `const SINGLETON_NAME: &'static str`.
+/// - `fn with_instance<R>(f: impl FnOnce(&Self) -> R) -> R` — runs `f` on the instance, counted as
+///   one access, without keeping a handle (not for `async` singletons);
+/// - `const SINGLETON_NAME: &'static str`, and an impl of [`Singleton`].
 ///
 /// # Options
 ///
@@ -89,6 +91,46 @@ pub use singleton_core::*;
 /// assert!(manager().has("rules"));
 /// ```
 ///
+/// **`async`**, with `factory` or `try_factory`: the factory returns a `Send + 'static` future
+/// of the instance (an `async fn`, or a closure returning `async { .. }`). `instance()` and
+/// `try_instance()` then return futures ([`InstanceFuture`], [`TryInstanceFuture`]): every task
+/// that asks at once shares one creation, which a cancelled caller hands on to the next. The
+/// factory's future is boxed by a generated function, so async factories may await each other.
+///
+/// ```
+/// use singleton_kit::{singleton, Instance};
+///
+/// #[singleton(factory = Client::connect, async)]
+/// pub struct Client {
+///     pub endpoint: String,
+/// }
+///
+/// impl Client {
+///     async fn connect() -> Self {
+///         Self { endpoint: "https://sqs.eu-west-1.amazonaws.com".into() }
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let client: Instance<Client> = Client::instance().await;
+/// assert!(client.endpoint.starts_with("https://"));
+/// # });
+/// ```
+///
+/// It stands for this creation function, and accessors that await it:
+///
+/// ```
+/// # #[singleton_kit::singleton(factory = Client::connect, async)]
+/// # struct Client;
+/// # impl Client { async fn connect() -> Self { Client } }
+/// use singleton_kit::__private::{BoxFuture, Of};
+///
+/// fn make() -> BoxFuture {
+///     Of::<Client>::async_factory(Client::connect)  // Box::pin(async { Ok(Client::connect().await) })
+/// }
+/// # let _ = make;
+/// ```
+///
 /// **`crate = path`**: where singleton-kit is, when the dependency is renamed or re-exported
 /// (default `::singleton_kit`): with `kit = { package = "singleton-kit", ... }` in
 /// `Cargo.toml`, write `#[kit::singleton(crate = kit)]`.
@@ -98,8 +140,9 @@ pub use singleton_core::*;
 /// Each points at the offending token and says what to write instead: a generic parameter, a
 /// type that is not `Send + Sync + 'static`, an unknown option (the message lists the valid
 /// ones), a repeated option, `factory` together with `try_factory`, an empty or otherwise invalid
-/// `name`, no factory on a type without `Default`, and the attribute on anything but a struct or
-/// an enum. The item is still emitted, so one mistake gives one error.
+/// `name`, no factory on a type without `Default`, an `async fn` factory without `async` (or
+/// `async` with a factory that returns no future, or none), and the attribute on anything but a
+/// struct or an enum. The item is still emitted, so one mistake gives one error.
 ///
 /// ```compile_fail
 /// use singleton_kit::singleton;
