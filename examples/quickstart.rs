@@ -1,10 +1,12 @@
-//! The main job: three singletons listed at startup, warmed, used, and reported.
+//! The main job: three singletons listed at startup, warmed, used, and reported, with the
+//! dependency graph written as Graphviz DOT.
 //!
 //! Run with `cargo run --example quickstart`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use singleton_kit::testing::Scope;
 use singleton_kit::{manager, singleton, SingletonCore};
 
 /// A cache, made by its factory on first use.
@@ -15,7 +17,10 @@ pub struct CacheManager {
 
 impl CacheManager {
     fn new() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        // Asking for another singleton in a factory records the dependency.
+        let mut entries = HashMap::new();
+        entries.insert("region".to_owned(), Config::instance().region.clone());
+        Self { entries: Mutex::new(entries) }
     }
 
     fn put(&self, key: &str, value: &str) {
@@ -82,7 +87,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("created db_pool with {} connections", pool.len());
     }
 
-    // 6. Test isolation: an isolated core shares nothing with the global one.
+    // 6. Test isolation: a scope replaces `Config` for the code it runs, and builds its own
+    //    `CacheManager` from the replacement; the global instances never see it. (The name-keyed
+    //    operations are tested on an isolated core, which shares nothing with the global one.)
+    let scope = Scope::new();
+    scope.replace(Config { debug: true, region: "test-region".into() });
+    let scoped_region = scope.run(|| CacheManager::instance().get("region"));
+    assert_eq!(scoped_region.as_deref(), Some("test-region"));
+    assert_eq!(CacheManager::instance().get("region").as_deref(), Some(""));
+    println!("in a test scope: {:?} (created there: {:?})", scoped_region, scope.created());
     let isolated = SingletonCore::new();
     isolated.set("feature_flags", Vec::<String>::new())?;
     assert!(manager().get::<Vec<String>>("feature_flags")?.is_some_and(|f| f.len() == 1));
@@ -91,5 +104,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== after use ==\n{}", singleton_kit::report());
     let stats = manager().stats()?;
     println!("{}", serde_json::to_string_pretty(&stats)?);
+
+    // 8. The dependency graph, for Graphviz.
+    let dir = std::path::PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()));
+    std::fs::create_dir_all(&dir)?;
+    let dot = dir.join("singletons.dot");
+    std::fs::write(&dot, singleton_kit::graph().to_dot())?;
+    println!(
+        "\ndependency graph: {} (render it: dot -Tsvg {} -o singletons.svg)",
+        dot.display(),
+        dot.display()
+    );
     Ok(())
 }
