@@ -490,8 +490,17 @@ impl SingletonCore {
     }
 
     fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
-        self.admit(operation, name).is_ok()
-            && matches!(self.read().get(name), Some(Named::One(entry)) if entry.slot.is_some())
+        self.try_has(operation, name).unwrap_or(false)
+    }
+
+    /// HAS that says why it could not answer: what `execute` runs.
+    fn try_has(&self, operation: SingletonOperation, name: &str) -> Result<bool> {
+        self.admit(operation, name)?;
+        match self.read().get(name) {
+            None => Ok(false),
+            Some(Named::One(entry)) => Ok(entry.slot.is_some()),
+            Some(Named::Ambiguous(all)) => Err(duplicate(name, all)),
+        }
     }
 
     /// DELETE: removes the instance under `name`. `true` when there was one; `false` when not, when
@@ -511,12 +520,17 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn delete(&self, name: &str) -> bool {
-        if self.admit(SingletonOperation::Delete, name).is_err() {
-            return false;
-        }
+        self.try_delete(name).unwrap_or(false)
+    }
+
+    /// DELETE that says why it could not answer: what `execute` runs.
+    fn try_delete(&self, name: &str) -> Result<bool> {
+        self.admit(SingletonOperation::Delete, name)?;
         let mut names = self.write();
-        let Some(Named::One(entry)) = names.get(name) else {
-            return false;
+        let entry = match names.get(name) {
+            None => return Ok(false),
+            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
+            Some(Named::One(entry)) => entry,
         };
         let entry = Arc::clone(entry);
         let removed = entry.slot.swap(None);
@@ -524,7 +538,7 @@ impl SingletonCore {
             names.remove(name);
         }
         drop(names);
-        removed.is_some()
+        Ok(removed.is_some())
     }
 
     /// CLEAR: removes every instance, `#[singleton]` types' included, and returns how many. The
@@ -563,10 +577,13 @@ impl SingletonCore {
     }
 
     fn clear_as(&self, operation: SingletonOperation) -> usize {
-        if self.admit(operation, "*").is_err() {
-            return 0;
-        }
-        self.release_all()
+        self.try_clear(operation).unwrap_or(0)
+    }
+
+    /// CLEAR that says why it could not answer: what `execute` runs.
+    fn try_clear(&self, operation: SingletonOperation) -> Result<usize> {
+        self.admit(operation, "*")?;
+        Ok(self.release_all())
     }
 
     /// Takes every instance out and lets go of them newest first.
@@ -650,14 +667,22 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        if self.admit(SingletonOperation::Reset, "*").is_err() {
-            return false;
-        }
+        self.try_reset().is_ok()
+    }
+
+    /// RESET that says why it could not: what `execute` runs.
+    fn try_reset(&self) -> Result<bool> {
+        self.admit(SingletonOperation::Reset, "*")?;
         self.limiter.reset();
-        true
+        Ok(true)
     }
 
     /// Runs one operation given as data: the entry point of an admin endpoint or a Lambda event.
+    ///
+    /// Unlike the methods, which keep the seed design's `false` and `0`, every operation here
+    /// says why it could not run: an invalid name, a missing argument and a rate-limit refusal
+    /// are `Err` for `has`, `exists`, `delete`, `clear`, `reset_all` and `reset` too (as is an
+    /// ambiguous name, `DuplicateName`). The rate limit is consulted once, as by the methods.
     ///
     /// When the request carries a correlation id, the operation's `tracing` events are emitted in
     /// a `singleton_operation` span with a `correlation_id` field.
@@ -672,12 +697,15 @@ impl SingletonCore {
     /// assert!(matches!(core.execute(Request::parse("clear")?)?, Response::Count(1)));
     /// let no_name = core.execute(Request::parse("delete")?);
     /// assert!(matches!(no_name, Err(SingletonError::MissingArgument { .. })));
+    /// let blank = core.execute(Request::parse("has")?.name(" ")); // `core.has(" ")` is `false`
+    /// assert!(matches!(blank, Err(SingletonError::InvalidName { .. })));
     /// # Ok::<(), SingletonError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// The operation's own errors, and `MissingArgument` when `get`, `set`, `has`, `delete` or
+    /// The operation's own errors; `InvalidName`, `RateLimited` and `DuplicateName` for every
+    /// operation that can meet them; `MissingArgument` when `get`, `set`, `has`, `delete` or
     /// `exists` comes without a name, or `set` without a value.
     pub fn execute(&self, request: Request) -> Result<Response> {
         let span = match &request.correlation_id {
@@ -704,13 +732,11 @@ impl SingletonCore {
                 self.set_value(name, value)?;
                 Response::Stored
             }
-            SingletonOperation::Has => Response::Bool(self.has(name)),
-            SingletonOperation::Exists => Response::Bool(self.exists(name)),
-            SingletonOperation::Delete => Response::Bool(self.delete(name)),
-            SingletonOperation::Clear => Response::Count(self.clear()),
-            SingletonOperation::ResetAll => Response::Count(self.reset_all()),
+            SingletonOperation::Has | SingletonOperation::Exists => Response::Bool(self.try_has(op, name)?),
+            SingletonOperation::Delete => Response::Bool(self.try_delete(name)?),
+            SingletonOperation::Clear | SingletonOperation::ResetAll => Response::Count(self.try_clear(op)?),
             SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
-            SingletonOperation::Reset => Response::Bool(self.reset()),
+            SingletonOperation::Reset => Response::Bool(self.try_reset()?),
         })
     }
 }
