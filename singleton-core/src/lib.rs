@@ -18,8 +18,9 @@
 //! Where things live: `core` (the operations), `names` (the name maps), `entry` (a name's slot),
 //! `node` (an instance and its striped reference and access counts: the one `unsafe` module),
 //! `creation` (exactly-once creation and cycle detection), `rate_limit`, `stats`, `operation`
-//! (operations as data), `registration` and `startup` (what `#[singleton]` registers, and what a
-//! program does with it at startup).
+//! (operations as data), `json` (the same over JSON: feature `json`, on by default), `metrics`
+//! (reports through the `metrics` facade: feature `metrics`, off by default), `registration` and
+//! `startup` (what `#[singleton]` registers, and what a program does with it at startup).
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,8 @@ mod creation;
 mod entry;
 mod error;
 mod instance;
+#[cfg(feature = "json")]
+mod json;
 mod name;
 mod names;
 mod node;
@@ -42,6 +45,8 @@ pub use crate::core::{manager, SingletonCore};
 pub use crate::entry::SingletonValue;
 pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::instance::{AnyInstance, Instance};
+#[cfg(feature = "json")]
+pub use crate::json::MAX_JSON_REQUEST_BYTES;
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
 pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
