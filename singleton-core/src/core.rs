@@ -77,6 +77,8 @@ pub struct SingletonCore {
     names: Names,
     /// The `#[singleton]` types' entries, fixed when the core is made.
     by_type: HashMap<TypeId, Arc<Entry>>,
+    /// The run-time names that have a metrics label of their own.
+    metric_labels: crate::metrics::CoreLabels,
 }
 
 static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::new);
@@ -153,6 +155,7 @@ impl SingletonCore {
             limiter: Limiter::new(limit, Arc::new(clock)),
             names: Names::new(entries.iter().cloned()),
             by_type: entries.into_iter().filter_map(|e| Some(((e.registration?.type_id)(), e))).collect(),
+            metric_labels: crate::metrics::CoreLabels::default(),
         }
     }
 
@@ -190,6 +193,26 @@ impl SingletonCore {
         self.by_type.get(&(descriptor.type_id)()).cloned()
     }
 
+    /// A new entry for a name made at run time, with its metrics label.
+    fn new_entry(&self, name: &str) -> Arc<Entry> {
+        Arc::new(Entry::new(name, None).with_metric_label(self.metric_labels.label(name)))
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn metric_labels(&self) -> &crate::metrics::CoreLabels {
+        &self.metric_labels
+    }
+
+    /// Runs `f` on every entry of this core: the `#[singleton]` types' first.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn each_entry(&self, mut f: impl FnMut(&Entry)) {
+        let dynamic = self.names.load_all();
+        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
+        for (_, named) in all {
+            named.entries().iter().for_each(|entry| f(entry));
+        }
+    }
+
     #[inline]
     fn read(&self) -> View<'_> {
         View { core: self, piece: std::cell::OnceCell::new() }
@@ -212,6 +235,7 @@ impl SingletonCore {
                 Ok(())
             }
             Err(retry_after) => {
+                crate::metrics::refused(operation);
                 tracing::warn!(
                     operation = operation.as_str(),
                     singleton = name,
@@ -244,7 +268,7 @@ impl SingletonCore {
         if let Some(Named::One(entry)) = names.get(name) {
             return Ok(Arc::clone(entry));
         }
-        let entry = Arc::new(Entry::new(name, None));
+        let entry = self.new_entry(name);
         names.insert(name, Named::One(Arc::clone(&entry)));
         Ok(entry)
     }
@@ -433,7 +457,7 @@ impl SingletonCore {
             Some(Named::One(entry)) => Arc::clone(entry),
             Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
             None => {
-                let entry = Arc::new(Entry::new(name, None));
+                let entry = self.new_entry(name);
                 names.insert(name, Named::One(Arc::clone(&entry)));
                 entry
             }

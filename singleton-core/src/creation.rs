@@ -142,6 +142,7 @@ where
     // Only an unwind out of this factory reports a cycle: one that the factory caught and
     // recovered from must not stay behind for the next creation.
     let pending_cycle = PENDING_CYCLE.with(Cell::take);
+    crate::metrics::creation(entry, crate::metrics::Outcome::of(&outcome, pending_cycle.is_some()), took);
 
     let result = match outcome {
         // Stored before the claim ends, so a waiter that wakes finds it.

@@ -121,11 +121,27 @@ pub(crate) struct Entry {
     /// `false` once the entry is removed from its core's map (see
     /// [`detach_if_idle`](crate::creation::detach_if_idle)). Changed under the creation lock.
     pub(crate) attached: AtomicBool,
+    /// The `singleton` label of its metrics: a `#[singleton]` type's name, or what its core gave
+    /// a run-time name (see the `metrics` module). Nothing with the feature off.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) metric_label: crate::metrics::Label,
 }
 
 impl Entry {
     pub(crate) fn new(name: &str, registration: Option<&'static Descriptor>) -> Self {
-        Self { name: name.into(), registration, slot: Slot::empty(), attached: AtomicBool::new(true) }
+        Self {
+            name: name.into(),
+            registration,
+            slot: Slot::empty(),
+            attached: AtomicBool::new(true),
+            metric_label: crate::metrics::initial_label(registration.map(|r| r.name)),
+        }
+    }
+
+    /// The entry with the `singleton` label its core gives it.
+    pub(crate) fn with_metric_label(mut self, label: crate::metrics::Label) -> Self {
+        self.metric_label = label;
+        self
     }
 
     /// Refuses a value of the wrong type for a registered name.

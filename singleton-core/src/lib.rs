@@ -31,6 +31,7 @@ mod error;
 mod instance;
 #[cfg(feature = "json")]
 mod json;
+mod metrics;
 mod name;
 mod names;
 mod node;
@@ -47,6 +48,8 @@ pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::instance::{AnyInstance, Instance};
 #[cfg(feature = "json")]
 pub use crate::json::MAX_JSON_REQUEST_BYTES;
+#[cfg(feature = "metrics")]
+pub use crate::metrics::export_metrics;
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
 pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
