@@ -145,7 +145,7 @@ impl SingletonError {
     }
 
     /// The error's kind, as the admin answers of
-    /// [`SingletonCore::execute_json`](crate::SingletonCore::execute_json) name it:
+    /// `SingletonCore::execute_json` (feature `json`) name it:
     /// `"bad_request"` (an unknown operation, a missing argument, a request that could not be
     /// read), `"invalid_name"`, `"rate_limited"`, `"type_mismatch"`, `"factory"`, `"cycle"` or
     /// `"duplicate_name"`.

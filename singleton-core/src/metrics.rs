@@ -283,7 +283,7 @@ impl crate::SingletonCore {
     }
 }
 
-/// Publishes the global core's snapshot metrics ([`SingletonCore::export_metrics`] of
+/// Publishes the global core's snapshot metrics ([`SingletonCore::export_metrics`](crate::SingletonCore::export_metrics) of
 /// [`manager()`](crate::manager)): feature `metrics`.
 ///
 /// ```

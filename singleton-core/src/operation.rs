@@ -128,7 +128,7 @@ impl<'de> Deserialize<'de> for SingletonOperation {
 ///
 /// With the `json` feature (on by default) it also deserializes from the admin request shape
 /// `{"operation": "...", "name": "...", "correlation_id": "...", "value": <any JSON>}`, as
-/// [`SingletonCore::execute_json`](crate::SingletonCore::execute_json) reads it.
+/// `SingletonCore::execute_json` reads it.
 ///
 /// ```
 /// use singleton_kit::{Request, Response, SingletonCore, SingletonValue};
