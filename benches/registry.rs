@@ -4,10 +4,17 @@
 //!   types this file stamps out (target: at most 1 ms);
 //! - `registry/stats_1000_live`: `stats()` of an isolated, unlimited core holding 1,000 live
 //!   instances stored with `set`;
+//! - `registry/execute_json_get` and `registry/execute_json_bad_request`: one admin request over
+//!   JSON on the same core, parsed, run and answered (a `get` of a live name; an unknown
+//!   operation);
+//! - `registry/export_metrics_1000_live` (with `--features metrics`): `export_metrics()` of that
+//!   core into a Prometheus recorder (target: at most 1 ms). It publishes a series for each of
+//!   the 1,000 `#[singleton]` types, the core's 100 labelled run-time names and `(other)`, and
+//!   the live gauge;
 //! - memory, printed before the timings: the static data each registered singleton adds to the
 //!   binary, and the size of a handle.
 //!
-//! `cargo bench --bench registry`; `cargo run --release --example bench` prints the same figures
+//! `cargo bench --bench registry [--features metrics]`; `cargo run --release --example bench` prints the same figures
 //! (and the heap each instance takes, which it counts with an allocator).
 
 use std::hint::black_box;
@@ -47,6 +54,21 @@ fn listings(c: &mut Criterion) {
     let mut g = c.benchmark_group("registry");
     g.bench_function("registered_1000", |b| b.iter(|| black_box(registered())));
     g.bench_function("stats_1000_live", |b| b.iter(|| black_box(core.stats().expect("unlimited"))));
+    let get = r#"{"operation": "get", "name": "live_500", "correlation_id": "req-1"}"#;
+    assert!(core.execute_json(get).contains(r#""ok":true"#));
+    g.bench_function("execute_json_get", |b| b.iter(|| black_box(core.execute_json(black_box(get)))));
+    let bad = r#"{"operation": "frobnicate", "correlation_id": "req-2"}"#;
+    assert!(core.execute_json(bad).contains("bad_request"));
+    g.bench_function("execute_json_bad_request", |b| b.iter(|| black_box(core.execute_json(black_box(bad)))));
+    #[cfg(feature = "metrics")]
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            g.bench_function("export_metrics_1000_live", |b| b.iter(|| core.export_metrics()));
+        });
+        assert!(handle.render().contains(r#"singleton_accesses_total{singleton="(other)"}"#));
+    }
     g.finish();
 }
 

@@ -84,6 +84,8 @@ pub struct SingletonCore {
     names: Names,
     /// The `#[singleton]` types' entries, fixed when the core is made.
     by_type: HashMap<TypeId, Arc<Entry>>,
+    /// The run-time names that have a metrics label of their own.
+    metric_labels: crate::metrics::CoreLabels,
 }
 
 static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::new);
@@ -183,6 +185,7 @@ impl SingletonCore {
             limiter: Limiter::new(limit, Arc::new(clock)),
             names: Names::new(entries.iter().cloned()),
             by_type: entries.into_iter().filter_map(|e| Some(((e.registration?.type_id)(), e))).collect(),
+            metric_labels: crate::metrics::CoreLabels::default(),
         }
     }
 
@@ -220,6 +223,26 @@ impl SingletonCore {
         self.by_type.get(&(descriptor.type_id)()).cloned()
     }
 
+    /// A new entry for a name made at run time, with its metrics label.
+    fn new_entry(&self, name: &str) -> Arc<Entry> {
+        Arc::new(Entry::new(name, None).with_metric_label(self.metric_labels.label(name)))
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn metric_labels(&self) -> &crate::metrics::CoreLabels {
+        &self.metric_labels
+    }
+
+    /// Runs `f` on every entry of this core: the `#[singleton]` types' first.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn each_entry(&self, mut f: impl FnMut(&Entry)) {
+        let dynamic = self.names.load_all();
+        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
+        for (_, named) in all {
+            named.entries().iter().for_each(|entry| f(entry));
+        }
+    }
+
     #[inline]
     fn read(&self) -> View<'_> {
         View { core: self, piece: std::cell::OnceCell::new() }
@@ -242,6 +265,7 @@ impl SingletonCore {
                 Ok(())
             }
             Err(retry_after) => {
+                crate::metrics::refused(operation);
                 tracing::warn!(
                     operation = operation.as_str(),
                     singleton = name,
@@ -274,7 +298,7 @@ impl SingletonCore {
         if let Some(Named::One(entry)) = names.get(name) {
             return Ok(Arc::clone(entry));
         }
-        let entry = Arc::new(Entry::new(name, None));
+        let entry = self.new_entry(name);
         names.insert(name, Named::One(Arc::clone(&entry)));
         Ok(entry)
     }
@@ -439,18 +463,29 @@ impl SingletonCore {
     ///
     /// Dropping the future loses nothing: a creation it was driving is driven on by the next caller.
     pub async fn get_async<T: Send + Sync + 'static>(&self, name: &str) -> Result<Option<Instance<T>>> {
+        let want = (TypeId::of::<T>(), std::any::type_name::<T>());
+        match self.get_live_async(name, Some(want)).await? {
+            Some(live) => Instance::from_ref(live, name).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The live instance under `name`, creating a registered one with its factory, sync or async.
+    async fn get_live_async(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Ref>> {
         self.admit(SingletonOperation::Get, name)?;
         context::record_dependency(name);
         let Some(entry) = self.lookup(name)? else {
             return Ok(None);
         };
         if let Some(live) = entry.slot.get(true) {
-            return Instance::from_ref(live, name).map(Some);
+            return Ok(Some(live));
         }
         let Some(registration) = entry.registration else {
             return Ok(None);
         };
-        entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
+        if let Some((type_id, type_name)) = want {
+            entry.check_type(type_id, type_name)?;
+        }
         let live = match registration.factory {
             Factory::Sync(_) => creation::get_or_make(&entry)?,
             Factory::Async(make) => {
@@ -461,7 +496,25 @@ impl SingletonCore {
                 }
             }
         };
-        Instance::from_ref(live, name).map(Some)
+        Ok(Some(live))
+    }
+
+    /// [`execute`](Self::execute) from async code: a `get` of an async `#[singleton]` that has no
+    /// instance yet creates it (where `execute` answers `Err(NeedsAwait)`).
+    pub(crate) async fn execute_async(&self, request: Request) -> Result<Response> {
+        use tracing::Instrument as _;
+        if request.operation != SingletonOperation::Get {
+            return self.execute(request);
+        }
+        let span = match &request.correlation_id {
+            Some(id) => tracing::info_span!("singleton_operation", correlation_id = %id),
+            None => tracing::Span::none(),
+        };
+        let Some(name) = request.name.as_deref() else {
+            return Err(SingletonError::MissingArgument { operation: "get", argument: "a name" });
+        };
+        let live = self.get_live_async(name, None).instrument(span).await?;
+        Ok(Response::Value(live.map(|live| AnyInstance::new(live, name))))
     }
 
     /// GET with an async factory: the instance under `name`, created by awaiting `factory()` if
@@ -620,7 +673,7 @@ impl SingletonCore {
             Some(Named::One(entry)) => Arc::clone(entry),
             Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
             None => {
-                let entry = Arc::new(Entry::new(name, None));
+                let entry = self.new_entry(name);
                 names.insert(name, Named::One(Arc::clone(&entry)));
                 entry
             }
@@ -681,8 +734,17 @@ impl SingletonCore {
     }
 
     fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
-        self.admit(operation, name).is_ok()
-            && matches!(self.read().get(name), Some(Named::One(entry)) if entry.slot.is_some())
+        self.try_has(operation, name).unwrap_or(false)
+    }
+
+    /// HAS that says why it could not answer: what `execute` runs.
+    fn try_has(&self, operation: SingletonOperation, name: &str) -> Result<bool> {
+        self.admit(operation, name)?;
+        match self.read().get(name) {
+            None => Ok(false),
+            Some(Named::One(entry)) => Ok(entry.slot.is_some()),
+            Some(Named::Ambiguous(all)) => Err(duplicate(name, all)),
+        }
     }
 
     /// DELETE: removes the instance under `name`. `true` when there was one; `false` when not, when
@@ -702,12 +764,17 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn delete(&self, name: &str) -> bool {
-        if self.admit(SingletonOperation::Delete, name).is_err() {
-            return false;
-        }
+        self.try_delete(name).unwrap_or(false)
+    }
+
+    /// DELETE that says why it could not answer: what `execute` runs.
+    fn try_delete(&self, name: &str) -> Result<bool> {
+        self.admit(SingletonOperation::Delete, name)?;
         let mut names = self.write();
-        let Some(Named::One(entry)) = names.get(name) else {
-            return false;
+        let entry = match names.get(name) {
+            None => return Ok(false),
+            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
+            Some(Named::One(entry)) => entry,
         };
         let entry = Arc::clone(entry);
         let removed = take(&entry);
@@ -716,12 +783,14 @@ impl SingletonCore {
         }
         drop(names);
         // A `Drop` that panics is caught and logged: it does not unwind through the core.
-        teardown::release(removed.into_iter().collect()) > 0
+        Ok(teardown::release(removed.into_iter().collect()) > 0)
     }
 
     /// CLEAR: removes every instance, `#[singleton]` types' included, and returns how many. The
-    /// core lets go of them newest first (reverse creation order), so an instance is dropped before
-    /// the ones created before it, which it may use. `0` when rate-limited.
+    /// core lets go of them dependents first: an instance is dropped before the ones its factory
+    /// asked for, and among unrelated ones the newest first, so an instance is dropped before the
+    /// ones created before it, which it may use. A `Drop` that panics is caught and logged, and
+    /// still counts. `0` when rate-limited.
     ///
     /// ```
     /// use singleton_kit::SingletonCore;
@@ -755,10 +824,13 @@ impl SingletonCore {
     }
 
     fn clear_as(&self, operation: SingletonOperation) -> usize {
-        if self.admit(operation, "*").is_err() {
-            return 0;
-        }
-        self.release_all()
+        self.try_clear(operation).unwrap_or(0)
+    }
+
+    /// CLEAR that says why it could not answer: what `execute` runs.
+    fn try_clear(&self, operation: SingletonOperation) -> Result<usize> {
+        self.admit(operation, "*")?;
+        Ok(self.release_all())
     }
 
     /// Takes every instance out and lets go of them: dependents before what they depend on,
@@ -938,14 +1010,22 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        if self.admit(SingletonOperation::Reset, "*").is_err() {
-            return false;
-        }
+        self.try_reset().is_ok()
+    }
+
+    /// RESET that says why it could not: what `execute` runs.
+    fn try_reset(&self) -> Result<bool> {
+        self.admit(SingletonOperation::Reset, "*")?;
         self.limiter.reset();
-        true
+        Ok(true)
     }
 
     /// Runs one operation given as data: the entry point of an admin endpoint or a Lambda event.
+    ///
+    /// Unlike the methods, which keep the seed design's `false` and `0`, every operation here
+    /// says why it could not run: an invalid name, a missing argument and a rate-limit refusal
+    /// are `Err` for `has`, `exists`, `delete`, `clear`, `reset_all` and `reset` too (as is an
+    /// ambiguous name, `DuplicateName`). The rate limit is consulted once, as by the methods.
     ///
     /// When the request carries a correlation id, the operation's `tracing` events are emitted in
     /// a `singleton_operation` span with a `correlation_id` field.
@@ -960,12 +1040,15 @@ impl SingletonCore {
     /// assert!(matches!(core.execute(Request::parse("clear")?)?, Response::Count(1)));
     /// let no_name = core.execute(Request::parse("delete")?);
     /// assert!(matches!(no_name, Err(SingletonError::MissingArgument { .. })));
+    /// let blank = core.execute(Request::parse("has")?.name(" ")); // `core.has(" ")` is `false`
+    /// assert!(matches!(blank, Err(SingletonError::InvalidName { .. })));
     /// # Ok::<(), SingletonError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// The operation's own errors, and `MissingArgument` when `get`, `set`, `has`, `delete` or
+    /// The operation's own errors; `InvalidName`, `RateLimited` and `DuplicateName` for every
+    /// operation that can meet them; `MissingArgument` when `get`, `set`, `has`, `delete` or
     /// `exists` comes without a name, or `set` without a value.
     pub fn execute(&self, request: Request) -> Result<Response> {
         let span = match &request.correlation_id {
@@ -992,13 +1075,11 @@ impl SingletonCore {
                 self.set_value(name, value)?;
                 Response::Stored
             }
-            SingletonOperation::Has => Response::Bool(self.has(name)),
-            SingletonOperation::Exists => Response::Bool(self.exists(name)),
-            SingletonOperation::Delete => Response::Bool(self.delete(name)),
-            SingletonOperation::Clear => Response::Count(self.clear()),
-            SingletonOperation::ResetAll => Response::Count(self.reset_all()),
+            SingletonOperation::Has | SingletonOperation::Exists => Response::Bool(self.try_has(op, name)?),
+            SingletonOperation::Delete => Response::Bool(self.try_delete(name)?),
+            SingletonOperation::Clear | SingletonOperation::ResetAll => Response::Count(self.try_clear(op)?),
             SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
-            SingletonOperation::Reset => Response::Bool(self.reset()),
+            SingletonOperation::Reset => Response::Bool(self.try_reset()?),
         })
     }
 }

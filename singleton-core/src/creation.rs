@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use once_cell::sync::Lazy;
 
 use crate::entry::{Entry, SingletonValue};
+use crate::metrics::Outcome;
 use crate::node::Ref;
 use crate::{BoxError, Result, SingletonError};
 
@@ -312,6 +313,7 @@ where
     let started = Instant::now();
     let (outcome, pending_cycle) = run_factory(entry, make);
     let took = started.elapsed();
+    crate::metrics::creation(entry, crate::metrics::Outcome::of(&outcome, pending_cycle.is_some()), took);
     if !matches!(outcome, Ok(Ok(_))) {
         entry.clear_dependencies();
     }
@@ -502,6 +504,8 @@ where
         let took = g.running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
         let starter = g.running.get(&k).and_then(|r| r.starter);
         drop(g);
+        let outcome = if value.is_ok() { Outcome::Ok } else { Outcome::Error };
+        crate::metrics::creation(&self.entry, outcome, took);
         let result = match value {
             // Stored before the creation ends, so a waiter that wakes finds it.
             Ok(value) => Ok(self.entry.slot.fill(value.into_meta(Some(took)))),
@@ -540,7 +544,10 @@ where
         let k = key(&self.entry);
         self.entry.clear_dependencies();
         let mut g = graph();
-        let starter = g.running.get(&k).filter(|r| r.id == id).and_then(|r| r.starter);
+        let run = g.running.get(&k).filter(|r| r.id == id);
+        let starter = run.and_then(|r| r.starter);
+        let took = run.map_or(Duration::ZERO, |r| r.started.elapsed());
+        let outcome = if cycle.is_some() { Outcome::Error } else { Outcome::Panic };
         let err = cycle.map(|path| SingletonError::Cycle { path });
         if let (Some(err), Some(starter)) = (&err, starter) {
             if Some(starter) != self.waiter {
@@ -551,6 +558,8 @@ where
         self.leave(&mut g, k);
         drop(g);
         wake_all(wakers);
+        // The recorder is called with no lock held.
+        crate::metrics::creation(&self.entry, outcome, took);
         match err {
             Some(err) => {
                 tracing::warn!(singleton = &*self.entry.name, error = %err, "singleton creation failed");

@@ -128,6 +128,10 @@ pub(crate) struct Entry {
     /// this entry's edges in the dependency graph. Kept until the entry is created again or its
     /// instance is deleted.
     dependencies: Mutex<Vec<Box<str>>>,
+    /// The `singleton` label of its metrics: a `#[singleton]` type's name, or what its core gave
+    /// a run-time name (see the `metrics` module). Nothing with the feature off.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) metric_label: crate::metrics::Label,
 }
 
 impl Entry {
@@ -139,7 +143,14 @@ impl Entry {
             attached: AtomicBool::new(true),
             scoped: false,
             dependencies: Mutex::new(Vec::new()),
+            metric_label: crate::metrics::initial_label(registration.map(|r| r.name)),
         }
+    }
+
+    /// The entry with the `singleton` label its core gives it.
+    pub(crate) fn with_metric_label(mut self, label: crate::metrics::Label) -> Self {
+        self.metric_label = label;
+        self
     }
 
     /// A `#[singleton]` type's entry in a test scope.

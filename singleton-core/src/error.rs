@@ -97,7 +97,8 @@ pub enum SingletonError {
     },
 
     /// An operation name that is not one of [`SingletonOperation`](crate::SingletonOperation)'s.
-    #[error("unknown singleton operation {operation:?}: expected one of {}", crate::SingletonOperation::NAMES.join(", "))]
+    /// The message lists the valid ones.
+    #[error("unknown operation `{}`; valid: {}", .operation.escape_debug(), crate::SingletonOperation::NAMES.join(", "))]
     UnknownOperation {
         /// The string that was given.
         operation: String,
@@ -111,6 +112,14 @@ pub enum SingletonError {
         operation: &'static str,
         /// What was missing (`"a name"`, `"a value"`).
         argument: &'static str,
+    },
+
+    /// A request given as data could not be read: malformed JSON, a missing or wrong-typed
+    /// field, or input over the size bound. Nothing was changed and no rate-limit slot was taken.
+    #[error("bad request: {reason}")]
+    BadRequest {
+        /// What is wrong with the request.
+        reason: String,
     },
 }
 
@@ -141,7 +150,40 @@ impl SingletonError {
             | Self::DuplicateName { name, .. }
             | Self::NeedsAwait { name } => Some(name),
             Self::Cycle { path } => path.first().map(String::as_str),
-            Self::UnknownOperation { .. } | Self::MissingArgument { .. } => None,
+            Self::UnknownOperation { .. } | Self::MissingArgument { .. } | Self::BadRequest { .. } => None,
+        }
+    }
+
+    /// The error's kind, as the admin answers of
+    /// `SingletonCore::execute_json` (feature `json`) name it:
+    /// `"bad_request"` (an unknown operation, a missing argument, a request that could not be
+    /// read), `"invalid_name"`, `"rate_limited"`, `"type_mismatch"`, `"factory"`, `"cycle"`,
+    /// `"duplicate_name"` or `"needs_await"`.
+    ///
+    /// A stable, machine-readable string: match on it rather than on the message.
+    ///
+    /// ```
+    /// use singleton_kit::{RateLimit, SingletonCore};
+    ///
+    /// let core = SingletonCore::with_rate_limit(RateLimit::per_second(1));
+    /// assert_eq!(core.set("", 1_u8).unwrap_err().kind(), "invalid_name");
+    /// core.set("a", 1_u8)?;
+    /// assert_eq!(core.set("a", 2_u8).unwrap_err().kind(), "rate_limited");
+    /// assert_eq!("frobnicate".parse::<singleton_kit::SingletonOperation>().unwrap_err().kind(), "bad_request");
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownOperation { .. } | Self::MissingArgument { .. } | Self::BadRequest { .. } => {
+                "bad_request"
+            }
+            Self::InvalidName { .. } => "invalid_name",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TypeMismatch { .. } => "type_mismatch",
+            Self::Factory { .. } => "factory",
+            Self::Cycle { .. } => "cycle",
+            Self::DuplicateName { .. } => "duplicate_name",
+            Self::NeedsAwait { .. } => "needs_await",
         }
     }
 }

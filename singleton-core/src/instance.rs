@@ -165,6 +165,18 @@ impl AnyInstance {
         Self { node, name: name.into() }
     }
 
+    /// The counted reference this handle holds, for the registry's own descriptions of it.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
+    pub(crate) fn node(&self) -> &Ref {
+        &self.node
+    }
+
+    /// The name it was asked for by.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The instance's type name, as [`std::any::type_name`] gives it.
     ///
     /// ```

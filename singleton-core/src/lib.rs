@@ -18,8 +18,9 @@
 //! Where things live: `core` (the operations), `names` (the name maps), `entry` (a name's slot),
 //! `node` (an instance and its striped reference and access counts: the one `unsafe` module),
 //! `creation` (exactly-once creation and cycle detection), `rate_limit`, `stats`, `operation`
-//! (operations as data), `registration` and `startup` (what `#[singleton]` registers, and what a
-//! program does with it at startup).
+//! (operations as data), `json` (the same over JSON: feature `json`, on by default), `metrics`
+//! (reports through the `metrics` facade: feature `metrics`, off by default), `registration` and
+//! `startup` (what `#[singleton]` registers, and what a program does with it at startup).
 
 #![warn(missing_docs)]
 
@@ -31,6 +32,9 @@ mod error;
 mod future;
 mod graph;
 mod instance;
+#[cfg(feature = "json")]
+mod json;
+mod metrics;
 mod name;
 mod names;
 mod node;
@@ -49,6 +53,10 @@ pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::future::{InstanceFuture, TryInstanceFuture};
 pub use crate::graph::{Graph, GraphEdge, GraphNode};
 pub use crate::instance::{AnyInstance, Instance};
+#[cfg(feature = "json")]
+pub use crate::json::MAX_JSON_REQUEST_BYTES;
+#[cfg(feature = "metrics")]
+pub use crate::metrics::export_metrics;
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
 pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};

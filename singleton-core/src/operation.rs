@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::{AnyInstance, SingletonError, SingletonValue, Stats};
 
 /// One of the core's name-keyed operations, with the seed design's names.
@@ -15,6 +18,12 @@ use crate::{AnyInstance, SingletonError, SingletonValue, Stats};
 /// assert_eq!("stats".parse::<SingletonOperation>()?, SingletonOperation::GetStats);
 /// assert_eq!(SingletonOperation::ResetAll.to_string(), "reset_all");
 /// assert!("drop".parse::<SingletonOperation>().is_err());
+///
+/// // With serde, as the same strings.
+/// assert_eq!(serde_json::to_string(&SingletonOperation::GetStats).unwrap(), r#""get_stats""#);
+/// let op: SingletonOperation = serde_json::from_str(r#""stats""#).unwrap();
+/// assert_eq!(op, SingletonOperation::GetStats);
+/// assert!(serde_json::from_str::<SingletonOperation>(r#""drop""#).is_err());
 /// # Ok::<(), singleton_kit::SingletonError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,7 +98,37 @@ impl FromStr for SingletonOperation {
     }
 }
 
+impl Serialize for SingletonOperation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SingletonOperation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+
+        impl Visitor<'_> for Name {
+            type Value = SingletonOperation;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the name of a singleton operation")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<SingletonOperation, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(Name)
+    }
+}
+
 /// One operation as data, for [`SingletonCore::execute`](crate::SingletonCore::execute).
+///
+/// With the `json` feature (on by default) it also deserializes from the admin request shape
+/// `{"operation": "...", "name": "...", "correlation_id": "...", "value": <any JSON>}`, as
+/// `SingletonCore::execute_json` reads it.
 ///
 /// ```
 /// use singleton_kit::{Request, Response, SingletonCore, SingletonValue};

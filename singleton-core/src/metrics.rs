@@ -1,0 +1,380 @@
+//! Metrics for a fleet, through the [`metrics`](https://docs.rs/metrics/0.24) facade: behind the
+//! cargo feature `metrics`, off by default, so the default dependency tree does not grow. With
+//! the feature off, the hooks below are empty inline functions and the per-core label set is a
+//! zero-sized type.
+//!
+//! | metric | kind | labels | when |
+//! |---|---|---|---|
+//! | `singleton_creations_total` | counter | `singleton`, `outcome` = `ok`/`error`/`panic` | each creation attempt (a factory run) |
+//! | `singleton_init_seconds` | histogram | `singleton` | each successful factory run |
+//! | `singleton_rate_limited_total` | counter | `operation` | each refusal by the rate limit |
+//! | `singleton_accesses_total` | counter (absolute) | `singleton` | `export_metrics()` |
+//! | `singleton_live` | gauge | – | `export_metrics()` |
+//!
+//! Each is described with its unit before it is first emitted, and again by every
+//! `export_metrics()`, so a recorder installed later still learns them.
+//!
+//! **Labels are bounded.** A `#[singleton]` type's label is its name (the binary has a fixed set
+//! of them). A name made at run time (`set`, `get_or_create`) gets its own label only while fewer
+//! than [`RUN_TIME_LABELS`] run-time names of the core have one; later names are counted under
+//! `singleton="(other)"`. A name keeps the label it was first given, so its series stays stable
+//! across `delete` and `set`.
+//!
+//! **The hot path never touches the recorder**: `T::instance()` of a created singleton emits
+//! nothing; the hooks run on a creation and on a refusal only, and the access counts are read by
+//! `export_metrics()`.
+
+use std::time::Duration;
+
+use crate::entry::Entry;
+
+/// How many run-time names of one core get a `singleton` label of their own; the rest share
+/// `"(other)"`.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const RUN_TIME_LABELS: usize = 100;
+
+/// The label value shared by the run-time names past [`RUN_TIME_LABELS`].
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const OTHER: &str = "(other)";
+
+/// How a creation attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The factory returned an instance.
+    Ok,
+    /// The factory returned an error, or the creation found a cycle.
+    Error,
+    /// The factory panicked.
+    Panic,
+}
+
+impl Outcome {
+    /// The outcome of a factory run caught with `catch_unwind`; `cycle` when an unwind out of it
+    /// reports a cycle (which the caller sees as an error, not a panic).
+    #[inline]
+    pub(crate) fn of<T, E, P>(run: &Result<Result<T, E>, P>, cycle: bool) -> Self {
+        match run {
+            Ok(Ok(_)) => Self::Ok,
+            Ok(Err(_)) => Self::Error,
+            Err(_) if cycle => Self::Error,
+            Err(_) => Self::Panic,
+        }
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Panic => "panic",
+        }
+    }
+}
+
+/// An entry's `singleton` label value.
+#[cfg(feature = "metrics")]
+pub(crate) type Label = metrics::SharedString;
+
+/// An entry's `singleton` label value: nothing, with the feature off.
+#[cfg(not(feature = "metrics"))]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Label;
+
+/// The label of a `#[singleton]` type's entry (`Some(name)`), or the provisional label of a
+/// run-time entry (`None`) until its core gives it one.
+#[inline]
+pub(crate) fn initial_label(registered: Option<&'static str>) -> Label {
+    #[cfg(feature = "metrics")]
+    {
+        Label::const_str(registered.unwrap_or(OTHER))
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = registered;
+        Label
+    }
+}
+
+/// One creation attempt ended: counted by outcome, and timed when it succeeded.
+#[inline]
+pub(crate) fn creation(entry: &Entry, outcome: Outcome, took: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        describe_once();
+        let label = entry.metric_label.clone();
+        metrics::counter!("singleton_creations_total", "singleton" => label.clone(), "outcome" => outcome.as_str())
+            .increment(1);
+        if outcome == Outcome::Ok {
+            metrics::histogram!("singleton_init_seconds", "singleton" => label).record(took.as_secs_f64());
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = (entry, outcome, took);
+    }
+}
+
+/// The rate limit refused `operation`.
+#[inline]
+pub(crate) fn refused(operation: crate::SingletonOperation) {
+    #[cfg(feature = "metrics")]
+    {
+        describe_once();
+        metrics::counter!("singleton_rate_limited_total", "operation" => operation.as_str()).increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = operation;
+    }
+}
+
+/// The run-time names of one core that have a label of their own (at most [`RUN_TIME_LABELS`]).
+#[derive(Debug, Default)]
+pub(crate) struct CoreLabels {
+    #[cfg(feature = "metrics")]
+    own: std::sync::Mutex<Own>,
+}
+
+#[cfg(feature = "metrics")]
+#[derive(Debug, Default)]
+struct Own {
+    names: std::collections::HashSet<std::sync::Arc<str>>,
+    /// Whether a name was ever counted under `"(other)"`.
+    other: bool,
+}
+
+impl CoreLabels {
+    /// The label of the run-time name `name`: its own while there is room, else `"(other)"`.
+    #[inline]
+    pub(crate) fn label(&self, name: &str) -> Label {
+        #[cfg(feature = "metrics")]
+        {
+            let mut own = self.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(known) = own.names.get(name) {
+                return Label::from(std::sync::Arc::clone(known));
+            }
+            if own.names.len() < RUN_TIME_LABELS {
+                let name: std::sync::Arc<str> = name.into();
+                own.names.insert(std::sync::Arc::clone(&name));
+                return Label::from(name);
+            }
+            own.other = true;
+            Label::const_str(OTHER)
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = name;
+            Label
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+mod export {
+    use std::collections::HashMap;
+    use std::sync::Once;
+
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+    use super::{Label, OTHER};
+    use crate::SingletonCore;
+
+    /// Describes the five metrics, with their units, to the recorder in force.
+    pub(crate) fn describe() {
+        describe_counter!(
+            "singleton_creations_total",
+            Unit::Count,
+            "Creation attempts of a singleton (factory runs), by outcome: ok, error or panic"
+        );
+        describe_histogram!(
+            "singleton_init_seconds",
+            Unit::Seconds,
+            "How long a singleton's factory ran, per successful creation"
+        );
+        describe_counter!(
+            "singleton_rate_limited_total",
+            Unit::Count,
+            "Name-keyed operations refused by the rate limit, by operation"
+        );
+        describe_counter!(
+            "singleton_accesses_total",
+            Unit::Count,
+            "Accesses to each singleton's current instance, as of the last export_metrics()"
+        );
+        describe_gauge!(
+            "singleton_live",
+            Unit::Count,
+            "Live singleton instances, as of the last export_metrics()"
+        );
+    }
+
+    static DESCRIBED: Once = Once::new();
+
+    /// Describes the metrics once per process, before the first emission.
+    #[inline]
+    pub(super) fn describe_once() {
+        DESCRIBED.call_once(describe);
+    }
+
+    /// Publishes the snapshot metrics of `core`.
+    pub(crate) fn snapshot(core: &SingletonCore) {
+        describe();
+        let mut accesses: HashMap<Label, u64> = HashMap::new();
+        {
+            let own = core.metric_labels().own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Every series ever given out is refreshed, to 0 when its singleton is gone.
+            accesses.extend(own.names.iter().map(|name| (Label::from(std::sync::Arc::clone(name)), 0)));
+            if own.other {
+                accesses.insert(Label::const_str(OTHER), 0);
+            }
+        }
+        let mut live = 0_u64;
+        core.each_entry(|entry| {
+            let count = entry.slot.get(false).map(|instance| instance.accesses());
+            live += u64::from(count.is_some());
+            if count.is_some() || entry.registration.is_some() {
+                *accesses.entry(entry.metric_label.clone()).or_default() += count.unwrap_or(0);
+            }
+        });
+        for (label, count) in accesses {
+            metrics::counter!("singleton_accesses_total", "singleton" => label).absolute(count);
+        }
+        metrics::gauge!("singleton_live").set(live as f64);
+    }
+}
+
+#[cfg(feature = "metrics")]
+use export::describe_once;
+
+#[cfg(feature = "metrics")]
+impl crate::SingletonCore {
+    /// Publishes this core's snapshot metrics through the `metrics` facade (feature `metrics`):
+    /// `singleton_accesses_total{singleton}` as an absolute counter (the access count of each
+    /// singleton's current instance; 0 for a `#[singleton]` type with no instance and for a
+    /// labelled run-time name that is gone) and the gauge `singleton_live`. It describes all
+    /// five metrics first. Call it on a timer, or at the end of each Lambda invocation.
+    ///
+    /// The creation and refusal metrics need no call: they are emitted as they happen.
+    ///
+    /// ```
+    /// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("pool", vec![1_u8, 2])?;
+    /// let _ = core.get::<Vec<u8>>("pool")?;
+    ///
+    /// let recorder = DebuggingRecorder::new();
+    /// let snapshotter = recorder.snapshotter();
+    /// metrics::with_local_recorder(&recorder, || core.export_metrics());
+    ///
+    /// let snapshot = snapshotter.snapshot().into_vec();
+    /// let live = snapshot.iter().find(|(key, ..)| key.key().name() == "singleton_live").unwrap();
+    /// assert_eq!(live.3, DebugValue::Gauge(1.0.into()));
+    /// let pool = snapshot.iter().find(|(key, ..)| {
+    ///     key.key().name() == "singleton_accesses_total"
+    ///         && key.key().labels().any(|l| l.key() == "singleton" && l.value() == "pool")
+    /// });
+    /// assert_eq!(pool.unwrap().3, DebugValue::Counter(1));
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    pub fn export_metrics(&self) {
+        export::snapshot(self);
+    }
+}
+
+/// Publishes the global core's snapshot metrics ([`SingletonCore::export_metrics`](crate::SingletonCore::export_metrics) of
+/// [`manager()`](crate::manager)): feature `metrics`.
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use singleton_kit::singleton;
+///
+/// #[singleton(name = "doc_export_metrics")]
+/// #[derive(Default)]
+/// struct Cache;
+///
+/// let _ = Cache::instance();
+/// let recorder = DebuggingRecorder::new();
+/// let snapshotter = recorder.snapshotter();
+/// metrics::with_local_recorder(&recorder, singleton_kit::export_metrics);
+///
+/// let snapshot = snapshotter.snapshot().into_vec();
+/// let cache = snapshot.iter().find(|(key, ..)| {
+///     key.key().name() == "singleton_accesses_total"
+///         && key.key().labels().any(|l| l.value() == "doc_export_metrics")
+/// });
+/// assert_eq!(cache.unwrap().3, DebugValue::Counter(1));
+/// ```
+#[cfg(feature = "metrics")]
+pub fn export_metrics() {
+    crate::manager().export_metrics();
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+    use crate::{RateLimit, SingletonCore};
+
+    /// Logs the names it is told about, in order: `describe:<name>` and `emit:<name>`.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<String>>>);
+
+    impl Log {
+        fn push(&self, what: &str, name: &str) {
+            self.0.lock().unwrap().push(format!("{what}:{name}"));
+        }
+    }
+
+    impl Recorder for Log {
+        fn describe_counter(&self, key: KeyName, _: Option<Unit>, _: SharedString) {
+            self.push("describe", key.as_str());
+        }
+        fn describe_gauge(&self, key: KeyName, _: Option<Unit>, _: SharedString) {
+            self.push("describe", key.as_str());
+        }
+        fn describe_histogram(&self, key: KeyName, _: Option<Unit>, _: SharedString) {
+            self.push("describe", key.as_str());
+        }
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            self.push("emit", key.name());
+            Counter::noop()
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            self.push("emit", key.name());
+            Gauge::noop()
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            self.push("emit", key.name());
+            Histogram::noop()
+        }
+    }
+
+    /// The only test of this crate's unit tests that emits metrics, so that its first emission
+    /// is the process's first.
+    #[test]
+    fn the_first_emission_of_the_process_is_preceded_by_every_description() {
+        let log = Log::default();
+        let core = SingletonCore::with_rate_limit(RateLimit::per_second(0));
+        metrics::with_local_recorder(&log, || {
+            assert!(!core.has("x")); // refused: the first emission
+            assert!(!core.has("x")); // described once only
+        });
+        let calls = log.0.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [
+                "describe:singleton_creations_total",
+                "describe:singleton_init_seconds",
+                "describe:singleton_rate_limited_total",
+                "describe:singleton_accesses_total",
+                "describe:singleton_live",
+                "emit:singleton_rate_limited_total",
+                "emit:singleton_rate_limited_total",
+            ]
+        );
+    }
+}
