@@ -943,8 +943,7 @@ impl SingletonCore {
                     (Some(r), _) => (r.type_name)(),
                     (None, Some(m)) => m.type_name,
                     (None, None) => "?",
-                }
-                .to_owned(),
+                },
                 created: live.is_some(),
                 eager: entry.registration.is_some_and(|r| r.eager),
                 is_async: entry.registration.is_some_and(Descriptor::is_async),

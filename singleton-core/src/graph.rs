@@ -48,9 +48,9 @@ pub struct Graph {
 pub struct GraphNode {
     /// Its name.
     pub name: String,
-    /// Its type's name.
+    /// Its type's name, as [`std::any::type_name`] gives it.
     #[serde(rename = "type")]
-    pub type_name: String,
+    pub type_name: &'static str,
     /// `true` when it has an instance.
     pub created: bool,
     /// `true` for `#[singleton(eager)]`.
@@ -75,8 +75,8 @@ pub struct GraphEdge {
 
 impl Graph {
     pub(crate) fn new(mut nodes: Vec<GraphNode>, mut edges: Vec<GraphEdge>) -> Self {
-        nodes.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.type_name.cmp(&b.type_name)));
-        edges.sort();
+        nodes.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.type_name.cmp(b.type_name)));
+        edges.sort_unstable();
         edges.dedup();
         Self { nodes, edges }
     }
@@ -103,7 +103,7 @@ impl Graph {
         for node in &self.nodes {
             let kind = if node.is_async { ", async" } else { "" };
             let style = if node.created { "" } else { ", style=dashed" };
-            let label = format!("{}\\n{}{kind}", node.name, short_type(&node.type_name));
+            let label = format!("{}\\n{}{kind}", node.name, short_type(node.type_name));
             let _ = writeln!(dot, "    {} [label={}{style}];", quote(&node.name), quote_label(&label));
         }
         for edge in &self.edges {
@@ -169,7 +169,7 @@ mod tests {
         let graph = Graph::new(
             vec![GraphNode {
                 name: "a\"b\\c".into(),
-                type_name: "x::T".into(),
+                type_name: "x::T",
                 created: true,
                 eager: false,
                 is_async: false,
