@@ -410,11 +410,10 @@ impl SingletonCore {
         context::record_dependency(name);
         let mut make = move || factory().map(SingletonValue::new).map_err(Into::into);
         loop {
-            let entry = self.entry_or_insert(name)?;
-            if let Some(live) = entry.slot.get(true) {
-                return Instance::from_ref(live, name);
-            }
-            entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
+            let entry = match self.existing_or_entry(name)? {
+                Ok(instance) => return Ok(instance),
+                Err(entry) => entry,
+            };
             // A factory that fails or panics leaves no empty entry behind.
             let mut forget = ForgetIfEmpty { core: self, name, entry: Some(&entry) };
             match creation::get_or_create(&entry, make) {
@@ -592,11 +591,10 @@ impl SingletonCore {
             Box::pin(async move { made.await.map(SingletonValue::new).map_err(Into::into) })
         });
         loop {
-            let entry = self.entry_or_insert(name)?;
-            if let Some(live) = entry.slot.get(true) {
-                return Instance::from_ref(live, name);
-            }
-            entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
+            let entry = match self.existing_or_entry(name)? {
+                Ok(instance) => return Ok(instance),
+                Err(entry) => entry,
+            };
             // A factory that fails or panics, or a caller dropped before it started one, leaves no
             // empty entry behind.
             let mut forget = ForgetIfEmpty { core: self, name, entry: Some(&entry) };
@@ -611,6 +609,20 @@ impl SingletonCore {
                 Err(Detached) => make = get.take_make(),
             }
         }
+    }
+
+    /// The instance under `name` (access + 1), or else the entry to create a `T` in (made if
+    /// there is none): the first step of GET with a factory, sync or async.
+    fn existing_or_entry<T: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<std::result::Result<Instance<T>, Arc<Entry>>> {
+        let entry = self.entry_or_insert(name)?;
+        if let Some(live) = entry.slot.get(true) {
+            return Instance::from_ref(live, name).map(Ok);
+        }
+        entry.check_type(TypeId::of::<T>(), std::any::type_name::<T>())?;
+        Ok(Err(entry))
     }
 
     /// Removes an entry that is not a `#[singleton]` type's, if it holds no instance and nobody
