@@ -49,17 +49,21 @@ fn pool() -> Vec<(String, bool)> {
         ("b".into(), true),
         ("café".into(), true),
         ("x".repeat(256), true), // the longest valid name
-        (" padded ".into(), true),
+        ("cache manager".into(), true),
         ("model_reg".into(), true), // the `#[singleton]` type's name
         (String::new(), false),
         ("  ".into(), false),
         ("y".repeat(257), false),
         ("a\0b".into(), false),
         ("a\nb".into(), false),
+        (" padded ".into(), false),
+        ("b ".into(), false),         // would print as "b"
+        ("a\u{200B}".into(), false),  // zero-width space: would print as "a"
+        ("a\u{202E}b".into(), false), // right-to-left override
     ]
 }
 const VALID: std::ops::Range<usize> = 0..6;
-const INVALID: std::ops::Range<usize> = 6..11;
+const INVALID: std::ops::Range<usize> = 6..15;
 /// The names a `#[singleton]` type owns, and its type name.
 fn registered(name: &str) -> Option<&'static str> {
     (name == "model_reg").then(std::any::type_name::<ModelReg>)
