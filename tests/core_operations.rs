@@ -67,7 +67,7 @@ fn assert_rate_limited(err: SingletonError, operation: &str, name: &str, retry_a
     match &err {
         SingletonError::RateLimited { operation: op, name: n, retry_after: r } => {
             assert_eq!(*op, operation, "{err}");
-            assert_eq!(n, name, "{err}");
+            assert_eq!(n.as_deref(), Some(name), "{err}");
             assert_eq!(*r, retry_after, "{err}");
         }
         other => panic!("expected RateLimited for `{operation}` on `{name}`, got {other:?}"),

@@ -203,9 +203,20 @@ impl SingletonCore {
     /// Checks the name, then takes a rate-limit slot, then logs the operation.
     #[inline]
     fn admit(&self, operation: SingletonOperation, name: &str) -> Result<()> {
-        if operation.takes_name() {
-            validate_name(name)?;
-        }
+        debug_assert!(operation.takes_name());
+        validate_name(name)?;
+        self.take_slot(operation, Some(name))
+    }
+
+    /// Takes a rate-limit slot for an operation on all singletons, then logs it.
+    fn admit_all(&self, operation: SingletonOperation) -> Result<()> {
+        debug_assert!(!operation.takes_name());
+        self.take_slot(operation, None)
+    }
+
+    /// Takes a rate-limit slot for `operation` on `name` (`None`: on all singletons).
+    #[inline]
+    fn take_slot(&self, operation: SingletonOperation, name: Option<&str>) -> Result<()> {
         match self.limiter.try_acquire() {
             Ok(()) => {
                 tracing::debug!(operation = operation.as_str(), singleton = name, "singleton operation");
@@ -220,7 +231,7 @@ impl SingletonCore {
                 );
                 Err(SingletonError::RateLimited {
                     operation: operation.as_str(),
-                    name: name.to_owned(),
+                    name: name.map(str::to_owned),
                     retry_after,
                 })
             }
@@ -563,7 +574,7 @@ impl SingletonCore {
     }
 
     fn clear_as(&self, operation: SingletonOperation) -> usize {
-        if self.admit(operation, "*").is_err() {
+        if self.admit_all(operation).is_err() {
             return 0;
         }
         self.release_all()
@@ -613,7 +624,7 @@ impl SingletonCore {
     ///
     /// `RateLimited`.
     pub fn stats(&self) -> Result<Stats> {
-        self.admit(SingletonOperation::GetStats, "*")?;
+        self.admit_all(SingletonOperation::GetStats)?;
         let mut rows = Vec::new();
         let dynamic = self.names.load_all();
         let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
@@ -650,7 +661,7 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        if self.admit(SingletonOperation::Reset, "*").is_err() {
+        if self.admit_all(SingletonOperation::Reset).is_err() {
             return false;
         }
         self.limiter.reset();
@@ -686,13 +697,11 @@ impl SingletonCore {
         };
         let _entered = span.enter();
         let op = request.operation;
-        let name = match (&request.name, op.takes_name()) {
-            (Some(name), true) => name.as_str(),
-            (None, true) => {
-                return Err(SingletonError::MissingArgument { operation: op.as_str(), argument: "a name" })
-            }
-            (_, false) => "*",
-        };
+        if op.takes_name() && request.name.is_none() {
+            return Err(SingletonError::MissingArgument { operation: op.as_str(), argument: "a name" });
+        }
+        // Read only by the operations that take a name, which have one.
+        let name = request.name.as_deref().unwrap_or_default();
         Ok(match op {
             SingletonOperation::Get => {
                 Response::Value(self.get_live(name, None)?.map(|live| AnyInstance::new(live, name)))
