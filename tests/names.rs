@@ -120,3 +120,31 @@ fn refusals_of_the_operations_on_all_singletons_name_no_singleton() {
     assert_eq!(star.singleton_name(), Some("*"));
     assert!(star.to_string().contains("singleton `*`"), "{star}");
 }
+
+#[test]
+fn a_factory_that_sets_its_own_name_loses_to_the_set() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Counted(&'static str, Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let core = SingletonCore::with_rate_limit(RateLimit::unlimited());
+    let (made_drops, set_drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let got = core
+        .get_or_create("self-set", || {
+            core.set("self-set", Counted("set", Arc::clone(&set_drops))).unwrap();
+            Counted("factory", Arc::clone(&made_drops))
+        })
+        .unwrap();
+    assert_eq!(got.0, "set", "the caller gets what the set stored");
+    assert_eq!(made_drops.load(Ordering::SeqCst), 1, "the factory's result is dropped at once");
+    assert_eq!(core.get::<Counted>("self-set").unwrap().expect("stored").0, "set");
+    assert_eq!(core.stats().unwrap().total_singletons, 1);
+    drop(got);
+    assert!(core.delete("self-set"));
+    assert_eq!(set_drops.load(Ordering::SeqCst), 1);
+}

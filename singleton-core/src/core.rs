@@ -317,6 +317,22 @@ impl SingletonCore {
     /// Racing callers run the factory once and all get the instance it made. No lock that other
     /// names need is held while it runs.
     ///
+    /// A factory that [`set`](Self::set)s its own name meanwhile loses to that `set`: the value
+    /// the `set` stored stays, this call returns it, and the factory's own result is dropped.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// let got = core.get_or_create("mode", || {
+    ///     core.set("mode", "set inside").unwrap();
+    ///     "made by the factory" // dropped: the `set` won
+    /// })?;
+    /// assert_eq!(*got, "set inside");
+    /// assert_eq!(*core.get::<&str>("mode")?.expect("stored"), "set inside");
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    ///
     /// ```
     /// use singleton_kit::{Instance, SingletonCore};
     ///
@@ -400,6 +416,10 @@ impl SingletonCore {
 
     /// SET: stores `value` under `name`, replacing any instance. Its creation time is now and its
     /// access count 0. Handles to the replaced instance stay valid.
+    ///
+    /// A `set` wins over a creation of the same name that is running at the time (a factory
+    /// of [`get_or_create`](Self::get_or_create), even one that makes this very `set`): the
+    /// creation's result is dropped and its caller gets the value stored here.
     ///
     /// ```
     /// use singleton_kit::SingletonCore;

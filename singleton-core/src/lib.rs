@@ -44,7 +44,7 @@ pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::instance::{AnyInstance, Instance};
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
-pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
+pub use crate::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
 pub use crate::registration::{registered, Registered};
 pub use crate::startup::{
     init_eager, report, validate, EagerError, EagerOutcome, EagerReport, Report, ValidationError,
