@@ -125,7 +125,9 @@ pub(crate) struct Entry {
 
 impl Entry {
     pub(crate) fn new(name: &str, registration: Option<&'static Descriptor>) -> Self {
-        Self { name: name.into(), registration, slot: Slot::empty(), attached: AtomicBool::new(true) }
+        // Striped counters where the contention is: the typed hot path of a `#[singleton]` type.
+        let slot = Slot::new(registration.is_some());
+        Self { name: name.into(), registration, slot, attached: AtomicBool::new(true) }
     }
 
     /// Refuses a value of the wrong type for a registered name.

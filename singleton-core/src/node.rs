@@ -1,6 +1,12 @@
 //! Where a live instance is kept: a node with striped reference counts, so that handing out
 //! handles from many threads at once writes no cache line that another thread also writes.
 //!
+//! Striping is paid where the contention is: a `#[singleton]` type's node (the typed hot path,
+//! `T::instance()` on every request of every thread) has [`STRIPES`] stripes of a cache line
+//! each; a node of a name made at run time (`set`, `get_or_create`), which is read by name
+//! through the rate limiter, has one stripe of 16 bytes. The class is fixed per [`Slot`], so a
+//! node never changes class; each class has its own pool.
+//!
 //! # Why not `Arc`
 //!
 //! `T::instance()` is called on every request of a program. With an `Arc<T>` per instance every
@@ -14,6 +20,8 @@
 //! # The protocol
 //!
 //! Each stripe word holds `[DEAD:1 | handles:28 | accesses:35]`.
+//!
+//! A one-stripe node runs the same protocol with one stripe: every thread counts on it.
 //!
 //! - **Publish.** A node is filled while every stripe is `DEAD` (no handle can be taken), then
 //!   `central` is set to `BIAS` and the stripes to zero (release): handles may be taken from here on.
@@ -32,11 +40,12 @@
 //! # Reclamation
 //!
 //! A node's memory is never given back to the allocator: a released node returns to a global
-//! pool and is reused by the next publish. So a reader holding a stale pointer always reads
-//! valid atomics, and finds the stripe `DEAD` (and retries) or finds the node republished (its
-//! compare-and-swap then counts on the new contents, and the entry check sends it back). The pool
-//! holds at most as many nodes as were ever live at once (each about 1.1 KiB), and keeps them. The values
-//! themselves are dropped as soon as the core and the last handle let go.
+//! pool of its class and is reused by the next publish of that class. So a reader holding a stale
+//! pointer always reads valid atomics, and finds the stripe `DEAD` (and retries) or finds the
+//! node republished (its compare-and-swap then counts on the new contents, and the entry check
+//! sends it back). Each pool holds at most as many nodes of its class as were ever live at once
+//! (a striped node takes about 1.2 KiB, a one-stripe node about 150 bytes), and keeps them. The
+//! values themselves are dropped as soon as the core and the last handle let go.
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -67,12 +76,60 @@ const BIAS: u64 = 1 << 62;
 /// The stripe index of a handle counted on `central` instead of a stripe.
 const CENTRAL: u8 = u8::MAX;
 
-/// One stripe on its own cache line (two, for adjacent-line prefetchers).
-#[repr(align(128))]
+/// One counter word and its overflow.
 struct Stripe {
     word: AtomicU64,
     /// Accesses moved out of `word` when its field would overflow.
     spilled: AtomicU64,
+}
+
+impl Stripe {
+    fn dead() -> Self {
+        Self { word: AtomicU64::new(DEAD), spilled: AtomicU64::new(0) }
+    }
+}
+
+/// One stripe on its own cache line (two, for adjacent-line prefetchers).
+#[repr(align(128))]
+struct Padded(Stripe);
+
+/// A node's counters: one per stripe of threads, or one for all.
+enum Stripes {
+    /// For a name made at run time: 16 bytes.
+    One(Stripe),
+    /// For a `#[singleton]` type: [`STRIPES`] cache lines, allocated once per pooled node.
+    Many(Box<[Padded; STRIPES]>),
+}
+
+impl Stripes {
+    /// The stripe the calling thread counts on.
+    #[inline]
+    fn index(&self) -> usize {
+        match self {
+            Stripes::One(_) => 0,
+            Stripes::Many(_) => stripe_index(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &Stripe {
+        match self {
+            Stripes::One(stripe) => stripe,
+            Stripes::Many(all) => &all[i].0,
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Stripe> {
+        let (one, many) = match self {
+            Stripes::One(stripe) => (Some(stripe), None),
+            Stripes::Many(all) => (None, Some(all.iter().map(|p| &p.0))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    fn is_striped(&self) -> bool {
+        matches!(self, Stripes::Many(_))
+    }
 }
 
 /// What the registry knows about one live instance. Written only while the node is unpublished.
@@ -101,7 +158,7 @@ impl Drop for Meta {
 }
 
 pub(crate) struct Node {
-    stripes: [Stripe; STRIPES],
+    stripes: Stripes,
     central: AtomicU64,
     meta: UnsafeCell<Option<Meta>>,
 }
@@ -113,24 +170,26 @@ unsafe impl Send for Node {}
 unsafe impl Sync for Node {}
 
 impl Node {
-    /// Fills a node (from the pool, or new) with `meta` and makes it live. The returned pointer
-    /// is the publisher's reference: store it in a [`Slot`], which retires it when it lets go.
-    fn publish(meta: Meta) -> NonNull<Node> {
-        let Some(node) = pool::take() else {
-            let live = |_| Stripe { word: AtomicU64::new(0), spilled: AtomicU64::new(0) };
-            let node = Node {
-                stripes: std::array::from_fn(live),
-                central: AtomicU64::new(BIAS),
-                meta: UnsafeCell::new(Some(meta)),
+    /// Fills a node of the class `striped` (from its pool, or new) with `meta` and makes it
+    /// live. The returned pointer is the publisher's reference: store it in a [`Slot`], which
+    /// retires it when it lets go.
+    fn publish(meta: Meta, striped: bool) -> NonNull<Node> {
+        let node = pool::take(striped).unwrap_or_else(|| {
+            // Made dead, so that it is published below exactly as a pooled node is.
+            let stripes = if striped {
+                Stripes::Many(Box::new(std::array::from_fn(|_| Padded(Stripe::dead()))))
+            } else {
+                Stripes::One(Stripe::dead())
             };
-            return NonNull::from(Box::leak(Box::new(node)));
-        };
-        // SAFETY: a node from the pool has every stripe DEAD and no handle, so no other thread
-        // reads `meta` until the stores below publish it.
+            let node = Node { stripes, central: AtomicU64::new(0), meta: UnsafeCell::new(None) };
+            NonNull::from(Box::leak(Box::new(node)))
+        });
+        // SAFETY: a node from the pool, or made just now, has every stripe DEAD and no handle, so
+        // no other thread reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
         n.central.store(BIAS, Ordering::Relaxed);
-        for stripe in &n.stripes {
+        for stripe in n.stripes.all() {
             stripe.spilled.store(0, Ordering::Relaxed);
             stripe.word.store(0, Ordering::Release);
         }
@@ -143,8 +202,8 @@ impl Node {
     fn try_acquire(node: NonNull<Node>, access: bool) -> Option<Ref> {
         // SAFETY: nodes are never deallocated, so even a stale pointer reads valid atomics.
         let n = unsafe { node.as_ref() };
-        let s = stripe_index();
-        let stripe = &n.stripes[s];
+        let s = n.stripes.index();
+        let stripe = n.stripes.get(s);
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -180,7 +239,7 @@ impl Node {
         // SAFETY: nodes are never deallocated.
         let n = unsafe { node.as_ref() };
         let mut handles = 0;
-        for stripe in &n.stripes {
+        for stripe in n.stripes.all() {
             let w = stripe.word.fetch_or(DEAD, Ordering::AcqRel);
             debug_assert_eq!(w & DEAD, 0, "a node retired twice");
             handles += (w & HANDLES) >> HANDLE_SHIFT;
@@ -200,16 +259,18 @@ impl Node {
     /// `central` has just reached zero after retirement: no handle exists, every stripe is DEAD.
     unsafe fn free(node: NonNull<Node>) {
         fence(Ordering::Acquire);
-        // SAFETY: nobody else can read `meta` (see above).
-        let meta = unsafe { node.as_ref() }.meta.with_mut(|m| unsafe { (*m).take() });
+        // SAFETY: nodes are never deallocated; nobody else can read `meta` (see above).
+        let n = unsafe { node.as_ref() };
+        // SAFETY: as above: no handle exists, so nothing reads `meta` while it is taken.
+        let meta = n.meta.with_mut(|m| unsafe { (*m).take() });
         // The value's `Drop` runs here, with no lock held.
         drop(meta);
-        pool::give(node);
+        pool::give(node, n.stripes.is_striped());
     }
 
     fn accesses(&self) -> u64 {
         self.stripes
-            .iter()
+            .all()
             // Wrapping: a spill moves accesses between the two fields, and a reader may see one
             // side of the move; the sum is exact once the counting threads are done.
             .fold(0_u64, |sum, s| {
@@ -269,7 +330,7 @@ impl Ref {
             return drop(self);
         }
         let this = std::mem::ManuallyDrop::new(self);
-        let stripe = &this.node().stripes[this.stripe as usize];
+        let stripe = this.node().stripes.get(this.stripe as usize);
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -309,7 +370,8 @@ impl Drop for Ref {
     #[inline]
     fn drop(&mut self) {
         if self.stripe != CENTRAL {
-            let prev = self.node().stripes[self.stripe as usize].word.fetch_sub(HANDLE, Ordering::Release);
+            let prev =
+                self.node().stripes.get(self.stripe as usize).word.fetch_sub(HANDLE, Ordering::Release);
             if prev & DEAD == 0 {
                 return;
             }
@@ -327,11 +389,14 @@ impl fmt::Debug for Ref {
 /// The current node of an entry, or none.
 pub(crate) struct Slot {
     ptr: AtomicPtr<Node>,
+    /// The class of the nodes this slot publishes: striped for a `#[singleton]` type's entry.
+    striped: bool,
 }
 
 impl Slot {
-    pub(crate) fn empty() -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()) }
+    /// An empty slot whose nodes have [`STRIPES`] stripes if `striped`, else one.
+    pub(crate) fn new(striped: bool) -> Self {
+        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped }
     }
 
     /// A counted reference to the current node; `access` also counts an access.
@@ -362,14 +427,14 @@ impl Slot {
     /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
-        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m).as_ptr());
+        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped).as_ptr());
         NonNull::new(self.ptr.swap(new, Ordering::AcqRel)).map(Retired)
     }
 
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = Node::publish(meta);
+        let node = Node::publish(meta, self.striped);
         let mine = Node::try_acquire(node, true).expect("a node just published is live");
         if self
             .ptr
@@ -461,14 +526,15 @@ mod pool {
     // SAFETY: the pool only moves pointers to `Sync` nodes between threads.
     unsafe impl Send for Free {}
 
-    static FREE: Mutex<Free> = Mutex::new(Free(Vec::new()));
+    /// The free nodes of each class: one stripe, and striped.
+    static FREE: [Mutex<Free>; 2] = [Mutex::new(Free(Vec::new())), Mutex::new(Free(Vec::new()))];
 
-    pub(super) fn take() -> Option<NonNull<Node>> {
-        FREE.lock().unwrap_or_else(PoisonError::into_inner).0.pop()
+    pub(super) fn take(striped: bool) -> Option<NonNull<Node>> {
+        FREE[usize::from(striped)].lock().unwrap_or_else(PoisonError::into_inner).0.pop()
     }
 
-    pub(super) fn give(node: NonNull<Node>) {
-        FREE.lock().unwrap_or_else(PoisonError::into_inner).0.push(node);
+    pub(super) fn give(node: NonNull<Node>, striped: bool) {
+        FREE[usize::from(striped)].lock().unwrap_or_else(PoisonError::into_inner).0.push(node);
     }
 }
 
@@ -487,15 +553,15 @@ mod pool {
     unsafe impl Send for Free {}
 
     loom::lazy_static! {
-        static ref FREE: Mutex<Free> = Mutex::new(Free(Vec::new()));
+        static ref FREE: [Mutex<Free>; 2] = [Mutex::new(Free(Vec::new())), Mutex::new(Free(Vec::new()))];
     }
 
-    pub(super) fn take() -> Option<NonNull<Node>> {
-        FREE.lock().unwrap().0.pop()
+    pub(super) fn take(striped: bool) -> Option<NonNull<Node>> {
+        FREE[usize::from(striped)].lock().unwrap().0.pop()
     }
 
-    pub(super) fn give(node: NonNull<Node>) {
-        FREE.lock().unwrap().0.push(node);
+    pub(super) fn give(node: NonNull<Node>, striped: bool) {
+        FREE[usize::from(striped)].lock().unwrap().0.push(node);
     }
 }
 
