@@ -5,13 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::Guard;
-
 use once_cell::sync::Lazy;
 
 use crate::entry::{Entry, SingletonValue};
 use crate::instance::AnyInstance;
-use crate::names::{Named, Names, NamesWriter, Piece};
+use crate::names::{Guard, Named, Names, NamesWriter};
 use crate::node::{Ref, Retired};
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
@@ -19,19 +17,21 @@ use crate::registration::{Descriptor, Registration};
 use crate::stats::{Row, Stats};
 use crate::{creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
 
-/// A lookup of one name: in the fixed names first, then in the piece of the run-time names,
-/// loaded only when needed.
+/// A lookup of one name: in the fixed names first, then in the run-time names, under an epoch
+/// guard taken only when needed.
 struct View<'a> {
     core: &'a SingletonCore,
-    piece: std::cell::OnceCell<Guard<Arc<Piece>>>,
+    guard: std::cell::OnceCell<Guard>,
 }
 
 impl View<'_> {
     #[inline]
     fn get(&self, name: &str) -> Option<&Named> {
         let names = &self.core.names;
-        let hash = names.hash(name);
-        names.fixed().get(hash, name).or_else(|| self.piece.get_or_init(|| names.load(hash)).get(hash, name))
+        names
+            .fixed()
+            .get(names.hash(name), name)
+            .or_else(|| names.get_dynamic(name, self.guard.get_or_init(Guard::new)))
     }
 }
 
@@ -192,7 +192,7 @@ impl SingletonCore {
 
     #[inline]
     fn read(&self) -> View<'_> {
-        View { core: self, piece: std::cell::OnceCell::new() }
+        View { core: self, guard: std::cell::OnceCell::new() }
     }
 
     /// Exclusive access to the names that are not `#[singleton]` types'.
@@ -646,21 +646,20 @@ impl SingletonCore {
     pub fn stats(&self) -> Result<Stats> {
         self.admit_all(SingletonOperation::GetStats)?;
         let mut rows = Vec::new();
-        let dynamic = self.names.load_all();
-        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
-        for (name, named) in all {
-            match named {
-                Named::One(entry) => rows.extend(row(name, entry)),
-                Named::Ambiguous(all) => {
-                    // One name, several types: each row is told apart by its type.
-                    for entry in all {
-                        let label =
-                            format!("{name} ({})", entry.registration.map_or("?", |r| (r.type_name)()));
-                        rows.extend(row(&label, entry));
-                    }
+        let mut add = |name: &str, named: &Named| match named {
+            Named::One(entry) => rows.extend(row(name, entry)),
+            Named::Ambiguous(all) => {
+                // One name, several types: each row is told apart by its type.
+                for entry in all {
+                    let label = format!("{name} ({})", entry.registration.map_or("?", |r| (r.type_name)()));
+                    rows.extend(row(&label, entry));
                 }
             }
+        };
+        for (name, named) in self.names.fixed().iter() {
+            add(name, named);
         }
+        self.names.for_each_dynamic(&mut add);
         Ok(Stats::build(rows, self.limiter.refused()))
     }
 
@@ -791,10 +790,7 @@ impl fmt::Debug for SingletonCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingletonCore")
             .field("rate_limit", &self.rate_limit())
-            .field(
-                "names",
-                &(self.names.fixed().len() + self.names.load_all().iter().map(|p| p.len()).sum::<usize>()),
-            )
+            .field("names", &self.names.len())
             .field("registered", &self.by_type.len())
             .finish_non_exhaustive()
     }
