@@ -298,7 +298,7 @@ fn print_memory() {
     line(
         "heap per live instance (set, 8 B value)",
         set_heap / 1000,
-        "(node: 8 stripes x 128 B + metadata; entry; name; boxed value; map slot)".to_owned(),
+        "(node: 1 stripe of 16 B + metadata; entry; name; boxed value; map slot)".to_owned(),
     );
     line(
         "same in RwLock<HashMap<String, Arc<dyn Any>>>",
