@@ -24,8 +24,10 @@ pub type Result<T, E = SingletonError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SingletonError {
-    /// The name is empty, blank, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, or
-    /// holds a control character. Nothing was changed.
+    /// The name is empty, blank, starts or ends with whitespace, is longer than
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, or holds a control character, an invisible
+    /// format character or a line or paragraph separator (see
+    /// [`validate_name`](crate::validate_name)). Nothing was changed.
     #[error("invalid singleton name {name:?}: {reason}")]
     InvalidName {
         /// The name as given (cut to a readable length).

@@ -144,7 +144,7 @@ mod loom_models {
     #[test]
     fn loom_retire_races_with_get_and_drop() {
         for striped in CLASSES {
-            loom::model(|| {
+            loom::model(move || {
                 let drops = Arc::new(AtomicUsize::new(0));
                 let slot = Arc::new(Slot::new(striped));
                 slot.swap(Some(probe(&drops, 1)));
@@ -166,7 +166,7 @@ mod loom_models {
     #[test]
     fn loom_clone_races_with_retire() {
         for striped in CLASSES {
-            loom::model(|| {
+            loom::model(move || {
                 let drops = Arc::new(AtomicUsize::new(0));
                 let slot = Arc::new(Slot::new(striped));
                 slot.swap(Some(probe(&drops, 1)));
@@ -188,7 +188,7 @@ mod loom_models {
     #[test]
     fn loom_a_reused_node_is_not_mistaken_for_the_old_one() {
         for striped in CLASSES {
-            loom::model(|| {
+            loom::model(move || {
                 let drops = Arc::new(AtomicUsize::new(0));
                 let a = Arc::new(Slot::new(striped));
                 let b = Arc::new(Slot::new(striped));
@@ -218,7 +218,7 @@ mod loom_models {
     #[test]
     fn loom_fill_races_with_replace() {
         for striped in CLASSES {
-            loom::model(|| {
+            loom::model(move || {
                 let drops = Arc::new(AtomicUsize::new(0));
                 let slot = Arc::new(Slot::new(striped));
                 let filler = {
