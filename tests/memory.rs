@@ -2,10 +2,12 @@
 //! memory stays flat under a long run of new names set and deleted (the soak test, in the heavy
 //! set: `cargo test --release --test memory -- --ignored heavy_`).
 //!
-//! This file holds only these tests: the allocator counts every thread of the process.
+//! This file holds only these tests, and they take turns (`ALONE`): the allocator counts every
+//! thread of the process.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use singleton_kit::{RateLimit, SingletonCore};
 
@@ -42,6 +44,9 @@ fn held() -> isize {
     HELD.load(Ordering::Relaxed)
 }
 
+/// Held by each test while it counts, so that `--include-ignored` does not run them at once.
+static ALONE: Mutex<()> = Mutex::new(());
+
 const NAMES: usize = 100_000;
 
 /// The SPEC's bound: a live name stored by `set` costs at most this, beyond its value and its
@@ -50,6 +55,7 @@ const BUDGET: usize = 512;
 
 #[test]
 fn a_live_name_costs_at_most_512_bytes_beyond_its_value_and_name() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
     let names: Vec<String> = (0..NAMES).map(|i| format!("name_{i:07}")).collect();
     let name_bytes: usize = names.iter().map(String::len).sum();
     let core = SingletonCore::with_rate_limit(RateLimit::unlimited());
@@ -84,6 +90,7 @@ fn a_live_name_costs_at_most_512_bytes_beyond_its_value_and_name() {
 #[test]
 #[ignore = "heavy: a million operations; run with --release -- --ignored heavy_"]
 fn heavy_soak_a_million_new_names_set_and_deleted_keeps_memory_flat() {
+    let _alone = ALONE.lock().unwrap_or_else(PoisonError::into_inner);
     const PER_THREAD: usize = 500_000;
     const STEP: usize = PER_THREAD / 10;
     let core = SingletonCore::with_rate_limit(RateLimit::unlimited());

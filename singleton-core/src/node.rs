@@ -7,6 +7,11 @@
 //! through the rate limiter, has one stripe of 16 bytes. The class is fixed per [`Slot`], so a
 //! node never changes class; each class has its own pool.
 //!
+//! Both classes lay out the same [`Node`] header first and their stripes after it (`Striped`,
+//! `Compact`), and a handle records which stripe it counted on, which says the class: taking and
+//! dropping a handle computes the stripe's address from the node's, reading nothing else first,
+//! exactly as when every node had the same stripes.
+//!
 //! # Why not `Arc`
 //!
 //! `T::instance()` is called on every request of a program. With an `Arc<T>` per instance every
@@ -44,7 +49,7 @@
 //! pointer always reads valid atomics, and finds the stripe `DEAD` (and retries) or finds the
 //! node republished (its compare-and-swap then counts on the new contents, and the entry check
 //! sends it back). Each pool holds at most as many nodes of its class as were ever live at once
-//! (a striped node takes about 1.2 KiB, a one-stripe node about 150 bytes), and keeps them. The
+//! (a striped node takes 1,152 bytes, a one-stripe node 136), and keeps them. The
 //! values themselves are dropped as soon as the core and the last handle let go.
 
 use std::any::{Any, TypeId};
@@ -75,6 +80,8 @@ const ACCESSES: u64 = (1 << HANDLE_SHIFT) - 1;
 const BIAS: u64 = 1 << 62;
 /// The stripe index of a handle counted on `central` instead of a stripe.
 const CENTRAL: u8 = u8::MAX;
+/// The stripe index of the one stripe of a one-stripe node.
+const ONLY: u8 = u8::MAX - 1;
 
 /// One counter word and its overflow.
 struct Stripe {
@@ -92,45 +99,6 @@ impl Stripe {
 /// One stripe on its own cache line (two, for adjacent-line prefetchers).
 #[repr(align(128))]
 struct Padded(Stripe);
-
-/// A node's counters: one per stripe of threads, or one for all.
-enum Stripes {
-    /// For a name made at run time: 16 bytes.
-    One(Stripe),
-    /// For a `#[singleton]` type: [`STRIPES`] cache lines, allocated once per pooled node.
-    Many(Box<[Padded; STRIPES]>),
-}
-
-impl Stripes {
-    /// The stripe the calling thread counts on.
-    #[inline]
-    fn index(&self) -> usize {
-        match self {
-            Stripes::One(_) => 0,
-            Stripes::Many(_) => stripe_index(),
-        }
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> &Stripe {
-        match self {
-            Stripes::One(stripe) => stripe,
-            Stripes::Many(all) => &all[i].0,
-        }
-    }
-
-    fn all(&self) -> impl Iterator<Item = &Stripe> {
-        let (one, many) = match self {
-            Stripes::One(stripe) => (Some(stripe), None),
-            Stripes::Many(all) => (None, Some(all.iter().map(|p| &p.0))),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
-    }
-
-    fn is_striped(&self) -> bool {
-        matches!(self, Stripes::Many(_))
-    }
-}
 
 /// What the registry knows about one live instance. Written only while the node is unpublished.
 pub(crate) struct Meta {
@@ -157,10 +125,28 @@ impl Drop for Meta {
     }
 }
 
+/// The header of a node; its stripes follow it in the same allocation (a `Striped` or a
+/// `Compact`), and are reached from a pointer to the whole allocation, never from a `&Node`.
+#[repr(C)]
 pub(crate) struct Node {
-    stripes: Stripes,
     central: AtomicU64,
     meta: UnsafeCell<Option<Meta>>,
+    /// The class, fixed when the node is allocated: `Striped` or `Compact`.
+    striped: bool,
+}
+
+/// A node with [`STRIPES`] stripes, each on its own cache lines, after the header's.
+#[repr(C)]
+struct Striped {
+    node: Node,
+    stripes: [Padded; STRIPES],
+}
+
+/// A node with one stripe, right after the header.
+#[repr(C)]
+struct Compact {
+    node: Node,
+    stripe: Stripe,
 }
 
 // SAFETY: the counters are atomics; `meta` is written only while no handle to the node can exist
@@ -175,35 +161,57 @@ impl Node {
     /// retires it when it lets go.
     fn publish(meta: Meta, striped: bool) -> NonNull<Node> {
         let node = pool::take(striped).unwrap_or_else(|| {
-            // Made dead, so that it is published below exactly as a pooled node is.
-            let stripes = if striped {
-                Stripes::Many(Box::new(std::array::from_fn(|_| Padded(Stripe::dead()))))
+            // Made dead, so that it is published below exactly as a pooled node is. The pointer
+            // is to the whole allocation (its provenance covers the stripes), cast to the header.
+            let node = Node { central: AtomicU64::new(0), meta: UnsafeCell::new(None), striped };
+            if striped {
+                let stripes = std::array::from_fn(|_| Padded(Stripe::dead()));
+                NonNull::from(Box::leak(Box::new(Striped { node, stripes }))).cast::<Node>()
             } else {
-                Stripes::One(Stripe::dead())
-            };
-            let node = Node { stripes, central: AtomicU64::new(0), meta: UnsafeCell::new(None) };
-            NonNull::from(Box::leak(Box::new(node)))
+                NonNull::from(Box::leak(Box::new(Compact { node, stripe: Stripe::dead() }))).cast::<Node>()
+            }
         });
         // SAFETY: a node from the pool, or made just now, has every stripe DEAD and no handle, so
         // no other thread reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
         n.central.store(BIAS, Ordering::Relaxed);
-        for stripe in n.stripes.all() {
+        for s in stripe_ids(striped) {
+            // SAFETY: `node` is a node of the class `striped`, allocated by the code above.
+            let stripe = unsafe { Node::stripe(node, s) };
             stripe.spilled.store(0, Ordering::Relaxed);
             stripe.word.store(0, Ordering::Release);
         }
         node
     }
 
-    /// Counts a handle (and, if `access`, an access) on the calling thread's stripe, unless the
-    /// node is retired (or not yet published).
+    /// The stripe `s` of `node`: [`ONLY`] for a one-stripe node, an index below [`STRIPES`] for
+    /// a striped one.
+    ///
+    /// # Safety
+    ///
+    /// `node` is a pointer to a whole node allocation (as [`Node::publish`] makes them) of the
+    /// class that `s` names. Nodes are never deallocated, so the stripe lives for ever.
     #[inline]
-    fn try_acquire(node: NonNull<Node>, access: bool) -> Option<Ref> {
-        // SAFETY: nodes are never deallocated, so even a stale pointer reads valid atomics.
-        let n = unsafe { node.as_ref() };
-        let s = n.stripes.index();
-        let stripe = n.stripes.get(s);
+    unsafe fn stripe(node: NonNull<Node>, s: u8) -> &'static Stripe {
+        if s == ONLY {
+            // SAFETY: the caller says `node` is a `Compact`, whose header is its first field
+            // (`repr(C)`), and the pointer's provenance covers the whole `Compact`.
+            unsafe { &(*node.cast::<Compact>().as_ptr()).stripe }
+        } else {
+            // SAFETY: as above, for a `Striped`; `s < STRIPES` (an out-of-range index panics).
+            unsafe { &(*node.cast::<Striped>().as_ptr()).stripes[usize::from(s)].0 }
+        }
+    }
+
+    /// Counts a handle (and, if `access`, an access) on the calling thread's stripe, unless the
+    /// node is retired (or not yet published). `striped` is the node's class.
+    #[inline]
+    fn try_acquire(node: NonNull<Node>, striped: bool, access: bool) -> Option<Ref> {
+        let s = if striped { stripe_index() as u8 } else { ONLY };
+        // SAFETY: the caller gives the node's own class; nodes are never deallocated, so even a
+        // stale pointer reads valid atomics.
+        let stripe = unsafe { Node::stripe(node, s) };
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -223,7 +231,7 @@ impl Node {
                     if spill {
                         stripe.spilled.fetch_add(ACCESSES + 1, Ordering::Relaxed);
                     }
-                    return Some(Ref { node, stripe: s as u8 });
+                    return Some(Ref { node, stripe: s });
                 }
                 Err(actual) => w = actual,
             }
@@ -239,7 +247,9 @@ impl Node {
         // SAFETY: nodes are never deallocated.
         let n = unsafe { node.as_ref() };
         let mut handles = 0;
-        for stripe in n.stripes.all() {
+        for s in stripe_ids(n.striped) {
+            // SAFETY: `n.striped` is the node's class, set when it was allocated.
+            let stripe = unsafe { Node::stripe(node, s) };
             let w = stripe.word.fetch_or(DEAD, Ordering::AcqRel);
             debug_assert_eq!(w & DEAD, 0, "a node retired twice");
             handles += (w & HANDLES) >> HANDLE_SHIFT;
@@ -265,12 +275,16 @@ impl Node {
         let meta = n.meta.with_mut(|m| unsafe { (*m).take() });
         // The value's `Drop` runs here, with no lock held.
         drop(meta);
-        pool::give(node, n.stripes.is_striped());
+        pool::give(node, n.striped);
     }
 
-    fn accesses(&self) -> u64 {
-        self.stripes
-            .all()
+    /// The accesses counted on every stripe of `node`.
+    fn accesses(node: NonNull<Node>) -> u64 {
+        // SAFETY: nodes are never deallocated.
+        let striped = unsafe { node.as_ref() }.striped;
+        stripe_ids(striped)
+            // SAFETY: `striped` is the node's class.
+            .map(|s| unsafe { Node::stripe(node, s) })
             // Wrapping: a spill moves accesses between the two fields, and a reader may see one
             // side of the move; the sum is exact once the counting threads are done.
             .fold(0_u64, |sum, s| {
@@ -307,7 +321,7 @@ impl Ref {
 
     /// How often this instance was accessed.
     pub(crate) fn accesses(&self) -> u64 {
-        self.node().accesses()
+        Node::accesses(self.node)
     }
 
     /// `true` when both refer to the same node.
@@ -330,7 +344,8 @@ impl Ref {
             return drop(self);
         }
         let this = std::mem::ManuallyDrop::new(self);
-        let stripe = this.node().stripes.get(this.stripe as usize);
+        // SAFETY: a handle's stripe index says its node's class.
+        let stripe = unsafe { Node::stripe(this.node, this.stripe) };
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -358,7 +373,13 @@ impl Ref {
 impl Clone for Ref {
     #[inline]
     fn clone(&self) -> Self {
-        Node::try_acquire(self.node, false).unwrap_or_else(|| {
+        let striped = match self.stripe {
+            ONLY => false,
+            // Rare: a clone of a clone made after retirement. The class never changes.
+            CENTRAL => self.node().striped,
+            _ => true,
+        };
+        Node::try_acquire(self.node, striped, false).unwrap_or_else(|| {
             // Retired: count on `central`, which this handle already keeps above zero.
             self.node().central.fetch_add(1, Ordering::Relaxed);
             Ref { node: self.node, stripe: CENTRAL }
@@ -370,8 +391,9 @@ impl Drop for Ref {
     #[inline]
     fn drop(&mut self) {
         if self.stripe != CENTRAL {
+            // SAFETY: a handle's stripe index says its node's class.
             let prev =
-                self.node().stripes.get(self.stripe as usize).word.fetch_sub(HANDLE, Ordering::Release);
+                unsafe { Node::stripe(self.node, self.stripe) }.word.fetch_sub(HANDLE, Ordering::Release);
             if prev & DEAD == 0 {
                 return;
             }
@@ -404,7 +426,7 @@ impl Slot {
     pub(crate) fn get(&self, access: bool) -> Option<Ref> {
         loop {
             let node = NonNull::new(self.ptr.load(Ordering::Acquire))?;
-            let Some(r) = Node::try_acquire(node, access) else {
+            let Some(r) = Node::try_acquire(node, self.striped, access) else {
                 // Retired under us (the slot has moved on): look again.
                 crate::sync::spin();
                 continue;
@@ -435,7 +457,7 @@ impl Slot {
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
         let node = Node::publish(meta, self.striped);
-        let mine = Node::try_acquire(node, true).expect("a node just published is live");
+        let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
         if self
             .ptr
             .compare_exchange(std::ptr::null_mut(), node.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
@@ -479,6 +501,15 @@ impl Drop for Retired {
     fn drop(&mut self) {
         // SAFETY: a `Retired` is made once per swap out of a slot.
         unsafe { Node::retire(self.0) }
+    }
+}
+
+/// The stripe indices of a node of the class `striped`.
+fn stripe_ids(striped: bool) -> std::ops::Range<u8> {
+    if striped {
+        0..STRIPES as u8
+    } else {
+        ONLY..ONLY + 1
     }
 }
 

@@ -241,7 +241,8 @@ mod loom_models {
 #[test]
 fn a_one_stripe_node_is_compact() {
     // The counters of a run-time name's node: one 16-byte stripe, not eight cache lines.
-    assert!(std::mem::size_of::<Stripes>() <= 24, "{}", std::mem::size_of::<Stripes>());
-    assert!(std::mem::size_of::<Node>() <= 160, "{}", std::mem::size_of::<Node>());
-    assert_eq!(std::mem::size_of::<[Padded; STRIPES]>(), STRIPES * 128);
+    assert!(std::mem::size_of::<Compact>() <= 160, "{}", std::mem::size_of::<Compact>());
+    // A striped node: the header's cache lines, then one 128-byte stripe per thread stripe.
+    assert_eq!(std::mem::size_of::<Striped>(), 128 + STRIPES * 128);
+    assert_eq!(std::mem::offset_of!(Striped, stripes), 128);
 }
