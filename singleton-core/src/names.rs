@@ -25,10 +25,11 @@
 //! (1.7–2.6x, mostly the cache misses that any table of that size has; `papaya`'s incremental
 //! resizing costs 3–8x there), so it is the one used. Through the core, a name-keyed `get` of a
 //! name stored by `set` went from 1.59–1.69x to 1.36–1.50x the time of a `#[singleton]`'s name
-//! (`cargo run --release --example bench`), and a million `set`s of new names take 1.7–5.4 s. `dashmap` was not a candidate:
-//! its reads take a shard's `RwLock`, which writes the lock word on every read. `scc` adds two
-//! small crates to the runtime's tree (`sdd` for the epochs, `saa` for the bucket locks), and
-//! replaces `arc-swap` there.
+//! (`cargo run --release --example bench`), and a million `set`s of new names take 1.7–5.4 s.
+//!
+//! `dashmap` was not a candidate: its reads take a shard's `RwLock`, which writes the lock word
+//! on every read. `scc` adds two small crates to the runtime's tree (`sdd` for the epochs, `saa`
+//! for the bucket locks), and replaces `arc-swap` there.
 //!
 //! Writers (insert, remove) are still serialised by one mutex: the core's set/delete/forget
 //! steps read a name and then change it, and must not interleave. Readers never take it.
