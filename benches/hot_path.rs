@@ -4,7 +4,8 @@
 //!   iteration) against a `LazyLock` deref, a `LazyLock` plus one shared `AtomicU64` counter, an
 //!   `Arc` clone of a global, arc-swap `load` / `load_full`, and the crates.io crate
 //!   singleton-registry's typed `get`;
-//! - `get_by_name/..`: `manager().get::<T>(name)` with the rate limit off, against a
+//! - `get_by_name/..`: `manager().get::<T>(name)` with the rate limit off, for the `#[singleton]`
+//!   type's name and for a name stored by `set` among 1,000 others, against a
 //!   `RwLock<HashMap<String, Arc<dyn Any>>>` lookup + downcast holding as many names;
 //! - `limiter/..`: `has(name)` on a core with no limit and on one with an exact sliding window
 //!   (the difference is the limiter's admission check), against a `Mutex<VecDeque<Instant>>`
@@ -58,8 +59,12 @@ fn setup() {
     for i in 0..FILLER_NAMES {
         manager().set(&format!("filler_{i}"), i as u64).expect("unlimited");
     }
+    manager().set(SET_NAME, Hot::default()).expect("unlimited");
     prepare_baselines();
 }
+
+/// A name stored by `set`, read through the run-time names.
+const SET_NAME: &str = "hot_set_by_name";
 
 macro_rules! cases {
     ($c:expr, $group:expr, $threads:expr, { $($name:literal => $op:expr,)* }) => {{
@@ -98,6 +103,10 @@ fn get_by_name(c: &mut Criterion) {
         cases!(c, group, threads, {
             "manager_get" => {
                 let h = manager().get::<Hot>(black_box(name)).expect("unlimited").expect("registered");
+                black_box(h.value)
+            },
+            "manager_get_set_name" => {
+                let h = manager().get::<Hot>(black_box(SET_NAME)).expect("unlimited").expect("stored");
                 black_box(h.value)
             },
             "rwlock_hashmap_downcast" => {

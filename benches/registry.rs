@@ -34,9 +34,10 @@ fn print_memory() {
     let data = StaticData::of_a_singleton();
     println!("memory: static data per registered singleton = {} B ({data}), plus its code", data.total());
     println!(
-        "memory: handle Instance<T> = {} B (Arc<T> = {} B); per live instance the core keeps a node of \
-         8 stripes x 128 B + metadata (about 1.1 KiB, see `cargo run --release --example bench` for \
-         the counted heap)",
+        "memory: handle Instance<T> = {} B (Arc<T> = {} B); per live instance the core keeps a node: \
+         8 stripes x 128 B + metadata for a #[singleton] type, one 16-byte stripe + metadata for a \
+         name stored by set (see `cargo run --release --example bench` and `cargo test --test memory` \
+         for the counted heap)",
         std::mem::size_of::<Instance<u64>>(),
         std::mem::size_of::<std::sync::Arc<u64>>()
     );

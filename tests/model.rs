@@ -49,17 +49,22 @@ fn pool() -> Vec<(String, bool)> {
         ("b".into(), true),
         ("café".into(), true),
         ("x".repeat(256), true), // the longest valid name
-        (" padded ".into(), true),
+        ("cache manager".into(), true),
+        ("*".into(), true),         // an ordinary name, not "all singletons"
         ("model_reg".into(), true), // the `#[singleton]` type's name
         (String::new(), false),
         ("  ".into(), false),
         ("y".repeat(257), false),
         ("a\0b".into(), false),
         ("a\nb".into(), false),
+        (" padded ".into(), false),
+        ("b ".into(), false),         // would print as "b"
+        ("a\u{200B}".into(), false),  // zero-width space: would print as "a"
+        ("a\u{202E}b".into(), false), // right-to-left override
     ]
 }
-const VALID: std::ops::Range<usize> = 0..6;
-const INVALID: std::ops::Range<usize> = 6..11;
+const VALID: std::ops::Range<usize> = 0..7;
+const INVALID: std::ops::Range<usize> = 7..16;
 /// The names a `#[singleton]` type owns, and its type name.
 fn registered(name: &str) -> Option<&'static str> {
     (name == "model_reg").then(std::any::type_name::<ModelReg>)
@@ -158,7 +163,8 @@ enum Fail {
     InvalidName,
     RateLimited {
         operation: &'static str,
-        name: String,
+        /// `None` for the operations on all singletons.
+        name: Option<String>,
         retry_after: Duration,
     },
     TypeMismatch {
@@ -314,7 +320,7 @@ impl Model {
     }
 
     /// The name check (for the operations that take a name), then the sliding window.
-    fn admit(&mut self, operation: &'static str, name: &str, valid: bool) -> Result<(), Fail> {
+    fn admit(&mut self, operation: &'static str, name: Option<&str>, valid: bool) -> Result<(), Fail> {
         if !valid {
             return Err(Fail::InvalidName);
         }
@@ -330,11 +336,11 @@ impl Model {
         // to remain: when the `max`-th newest leaves.
         let frees_at = inside[inside.len() - max] + window;
         let retry_after = TICK * u32::try_from(frees_at - now).unwrap();
-        Err(Fail::RateLimited { operation, name: name.to_owned(), retry_after })
+        Err(Fail::RateLimited { operation, name: name.map(str::to_owned), retry_after })
     }
 
     fn get(&mut self, name: &str, valid: bool, want: &'static str) -> Out {
-        if let Err(f) = self.admit("get", name, valid) {
+        if let Err(f) = self.admit("get", Some(name), valid) {
             return Out::Err(f);
         }
         match self.store.get_mut(name) {
@@ -362,7 +368,7 @@ impl Model {
     /// `get_or_create` (`make` is `Some(value)`) or a `get_or_try_create` whose factory fails
     /// (`None`), of a value of type `want`.
     fn get_or_create(&mut self, name: &str, valid: bool, want: &'static str, make: Option<Val>) -> Out {
-        if let Err(f) = self.admit("get", name, valid) {
+        if let Err(f) = self.admit("get", Some(name), valid) {
             return Out::Err(f);
         }
         match (self.store.get_mut(name), make) {
@@ -389,7 +395,7 @@ impl Model {
     }
 
     fn set(&mut self, name: &str, valid: bool, v: Val) -> Out {
-        if let Err(f) = self.admit("set", name, valid) {
+        if let Err(f) = self.admit("set", Some(name), valid) {
             return Out::Err(f);
         }
         if let Some(reg) = registered(name).filter(|reg| *reg != v.type_name()) {
@@ -404,15 +410,15 @@ impl Model {
     }
 
     fn has(&mut self, operation: &'static str, name: &str, valid: bool) -> Out {
-        Out::Bool(self.admit(operation, name, valid).is_ok() && self.store.contains_key(name))
+        Out::Bool(self.admit(operation, Some(name), valid).is_ok() && self.store.contains_key(name))
     }
 
     fn delete(&mut self, name: &str, valid: bool) -> Out {
-        Out::Bool(self.admit("delete", name, valid).is_ok() && self.store.remove(name).is_some())
+        Out::Bool(self.admit("delete", Some(name), valid).is_ok() && self.store.remove(name).is_some())
     }
 
     fn clear(&mut self, operation: &'static str) -> Out {
-        if self.admit(operation, "*", true).is_err() {
+        if self.admit(operation, None, true).is_err() {
             return Out::Count(0);
         }
         let n = self.store.len();
@@ -434,14 +440,14 @@ impl Model {
     }
 
     fn stats(&mut self) -> Out {
-        match self.admit("get_stats", "*", true) {
+        match self.admit("get_stats", None, true) {
             Ok(()) => Out::Stats(self.view()),
             Err(f) => Out::Err(f),
         }
     }
 
     fn reset(&mut self) -> Out {
-        if self.admit("reset", "*", true).is_err() {
+        if self.admit("reset", None, true).is_err() {
             return Out::Bool(false);
         }
         // The reset's own slot goes too.
@@ -528,7 +534,7 @@ fn run(limited: bool, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Stats => {
                 let actual = match core.stats() {
                     Ok(s) => Out::Stats(View::of(&s)),
-                    Err(e) => Out::Err(fail(e, "*")),
+                    Err(e) => Out::Err(fail(e, "")),
                 };
                 (actual, model.stats())
             }
@@ -605,7 +611,7 @@ fn the_model_follows_the_spec_on_a_hand_worked_sequence() {
     assert_eq!(m.get("", false, u), Out::Err(Fail::InvalidName)); // no slot
     m.now = 4;
     assert_eq!(m.has("has", "a", true), Out::Bool(true)); // slot 3 at t4
-    let refused = Fail::RateLimited { operation: "get", name: "a".into(), retry_after: TICK * 6 };
+    let refused = Fail::RateLimited { operation: "get", name: Some("a".into()), retry_after: TICK * 6 };
     assert_eq!(m.get("a", true, u), Out::Err(refused)); // t4: the t0 slot frees at t10
     m.now = 10;
     assert_eq!(m.delete("a", true), Out::Bool(true)); // both t0 slots have left the window

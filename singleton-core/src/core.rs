@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::Guard;
-
 use once_cell::sync::Lazy;
 
 use std::future::Future;
@@ -15,7 +13,7 @@ use crate::creation::{AsyncGet, BoxFuture, Detached};
 use crate::entry::{Entry, SingletonValue};
 use crate::graph::{Graph, GraphEdge, GraphNode};
 use crate::instance::AnyInstance;
-use crate::names::{Named, Names, NamesWriter, Piece};
+use crate::names::{Guard, Named, Names, NamesWriter};
 use crate::node::Ref;
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
@@ -26,19 +24,21 @@ use crate::{
     context, creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation,
 };
 
-/// A lookup of one name: in the fixed names first, then in the piece of the run-time names,
-/// loaded only when needed.
+/// A lookup of one name: in the fixed names first, then in the run-time names, under an epoch
+/// guard taken only when needed.
 struct View<'a> {
     core: &'a SingletonCore,
-    piece: std::cell::OnceCell<Guard<Arc<Piece>>>,
+    guard: std::cell::OnceCell<Guard>,
 }
 
 impl View<'_> {
     #[inline]
     fn get(&self, name: &str) -> Option<&Named> {
         let names = &self.core.names;
-        let hash = names.hash(name);
-        names.fixed().get(hash, name).or_else(|| self.piece.get_or_init(|| names.load(hash)).get(hash, name))
+        names
+            .fixed()
+            .get(names.hash(name), name)
+            .or_else(|| names.get_dynamic(name, self.guard.get_or_init(Guard::new)))
     }
 }
 
@@ -233,19 +233,9 @@ impl SingletonCore {
         &self.metric_labels
     }
 
-    /// Runs `f` on every entry of this core: the `#[singleton]` types' first.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn each_entry(&self, mut f: impl FnMut(&Entry)) {
-        let dynamic = self.names.load_all();
-        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
-        for (_, named) in all {
-            named.entries().iter().for_each(|entry| f(entry));
-        }
-    }
-
     #[inline]
     fn read(&self) -> View<'_> {
-        View { core: self, piece: std::cell::OnceCell::new() }
+        View { core: self, guard: std::cell::OnceCell::new() }
     }
 
     /// Exclusive access to the names that are not `#[singleton]` types'.
@@ -256,9 +246,20 @@ impl SingletonCore {
     /// Checks the name, then takes a rate-limit slot, then logs the operation.
     #[inline]
     fn admit(&self, operation: SingletonOperation, name: &str) -> Result<()> {
-        if operation.takes_name() {
-            validate_name(name)?;
-        }
+        debug_assert!(operation.takes_name());
+        validate_name(name)?;
+        self.take_slot(operation, Some(name))
+    }
+
+    /// Takes a rate-limit slot for an operation on all singletons, then logs it.
+    fn admit_all(&self, operation: SingletonOperation) -> Result<()> {
+        debug_assert!(!operation.takes_name());
+        self.take_slot(operation, None)
+    }
+
+    /// Takes a rate-limit slot for `operation` on `name` (`None`: on all singletons).
+    #[inline]
+    fn take_slot(&self, operation: SingletonOperation, name: Option<&str>) -> Result<()> {
         match self.limiter.try_acquire() {
             Ok(()) => {
                 tracing::debug!(operation = operation.as_str(), singleton = name, "singleton operation");
@@ -274,7 +275,7 @@ impl SingletonCore {
                 );
                 Err(SingletonError::RateLimited {
                     operation: operation.as_str(),
-                    name: name.to_owned(),
+                    name: name.map(str::to_owned),
                     retry_after,
                 })
             }
@@ -360,6 +361,22 @@ impl SingletonCore {
     ///
     /// Racing callers run the factory once and all get the instance it made. No lock that other
     /// names need is held while it runs.
+    ///
+    /// A factory that [`set`](Self::set)s its own name meanwhile loses to that `set`: the value
+    /// the `set` stored stays, this call returns it, and the factory's own result is dropped.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// let got = core.get_or_create("mode", || {
+    ///     core.set("mode", "set inside").unwrap();
+    ///     "made by the factory" // dropped: the `set` won
+    /// })?;
+    /// assert_eq!(*got, "set inside");
+    /// assert_eq!(*core.get::<&str>("mode")?.expect("stored"), "set inside");
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
     ///
     /// ```
     /// use singleton_kit::{Instance, SingletonCore};
@@ -642,6 +659,10 @@ impl SingletonCore {
     /// SET: stores `value` under `name`, replacing any instance. Its creation time is now and its
     /// access count 0. Handles to the replaced instance stay valid.
     ///
+    /// A `set` wins over a creation of the same name that is running at the time (a factory
+    /// of [`get_or_create`](Self::get_or_create), even one that makes this very `set`): the
+    /// creation's result is dropped and its caller gets the value stored here.
+    ///
     /// ```
     /// use singleton_kit::SingletonCore;
     ///
@@ -841,7 +862,7 @@ impl SingletonCore {
 
     /// CLEAR that says why it could not answer: what `execute` runs.
     fn try_clear(&self, operation: SingletonOperation) -> Result<usize> {
-        self.admit(operation, "*")?;
+        self.admit_all(operation)?;
         Ok(self.release_all())
     }
 
@@ -905,23 +926,22 @@ impl SingletonCore {
     ///
     /// `RateLimited`.
     pub fn stats(&self) -> Result<Stats> {
-        self.admit(SingletonOperation::GetStats, "*")?;
+        self.admit_all(SingletonOperation::GetStats)?;
         let mut rows = Vec::new();
-        let dynamic = self.names.load_all();
-        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
-        for (name, named) in all {
-            match named {
-                Named::One(entry) => rows.extend(row(name, entry)),
-                Named::Ambiguous(all) => {
-                    // One name, several types: each row is told apart by its type.
-                    for entry in all {
-                        let label =
-                            format!("{name} ({})", entry.registration.map_or("?", |r| (r.type_name)()));
-                        rows.extend(row(&label, entry));
-                    }
+        let mut add = |name: &str, named: &Named| match named {
+            Named::One(entry) => rows.extend(row(name, entry)),
+            Named::Ambiguous(all) => {
+                // One name, several types: each row is told apart by its type.
+                for entry in all {
+                    let label = format!("{name} ({})", entry.registration.map_or("?", |r| (r.type_name)()));
+                    rows.extend(row(&label, entry));
                 }
             }
+        };
+        for (name, named) in self.names.fixed().iter() {
+            add(name, named);
         }
+        self.names.for_each_dynamic(&mut add);
         Ok(Stats::build(rows, self.limiter.refused()))
     }
 
@@ -966,15 +986,17 @@ impl SingletonCore {
         Graph::new(nodes, edges)
     }
 
-    /// Calls `f` on every entry: the `#[singleton]` types' and the run-time names'.
+    /// Calls `f` on every entry: the `#[singleton]` types' first, then the run-time names'.
     pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&str, &Arc<Entry>)) {
-        let dynamic = self.names.load_all();
-        let all = self.names.fixed().iter().chain(dynamic.iter().flat_map(|piece| piece.iter()));
-        for (name, named) in all {
+        let mut each = |name: &str, named: &Named| {
             for entry in named.entries() {
                 f(name, entry);
             }
+        };
+        for (name, named) in self.names.fixed().iter() {
+            each(name, named);
         }
+        self.names.for_each_dynamic(each);
     }
 
     /// The names whose factories asked for `name`, sorted.
@@ -1026,7 +1048,7 @@ impl SingletonCore {
 
     /// RESET that says why it could not: what `execute` runs.
     fn try_reset(&self) -> Result<bool> {
-        self.admit(SingletonOperation::Reset, "*")?;
+        self.admit_all(SingletonOperation::Reset)?;
         self.limiter.reset();
         Ok(true)
     }
@@ -1068,13 +1090,11 @@ impl SingletonCore {
         };
         let _entered = span.enter();
         let op = request.operation;
-        let name = match (&request.name, op.takes_name()) {
-            (Some(name), true) => name.as_str(),
-            (None, true) => {
-                return Err(SingletonError::MissingArgument { operation: op.as_str(), argument: "a name" })
-            }
-            (_, false) => "*",
-        };
+        if op.takes_name() && request.name.is_none() {
+            return Err(SingletonError::MissingArgument { operation: op.as_str(), argument: "a name" });
+        }
+        // Read only by the operations that take a name, which have one.
+        let name = request.name.as_deref().unwrap_or_default();
         Ok(match op {
             SingletonOperation::Get => {
                 Response::Value(self.get_live(name, None)?.map(|live| AnyInstance::new(live, name)))
@@ -1150,10 +1170,7 @@ impl fmt::Debug for SingletonCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingletonCore")
             .field("rate_limit", &self.rate_limit())
-            .field(
-                "names",
-                &(self.names.fixed().len() + self.names.load_all().iter().map(|p| p.len()).sum::<usize>()),
-            )
+            .field("names", &self.names.len())
             .field("registered", &self.by_type.len())
             .finish_non_exhaustive()
     }

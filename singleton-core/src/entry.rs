@@ -139,7 +139,9 @@ impl Entry {
         Self {
             name: name.into(),
             registration,
-            slot: Slot::empty(),
+            // Striped counters where the contention is: the typed hot path of a `#[singleton]`
+            // type.
+            slot: Slot::new(registration.is_some()),
             attached: AtomicBool::new(true),
             scoped: false,
             dependencies: Mutex::new(Vec::new()),

@@ -24,8 +24,10 @@ pub type Result<T, E = SingletonError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SingletonError {
-    /// The name is empty, blank, longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, or
-    /// holds a control character. Nothing was changed.
+    /// The name is empty, blank, starts or ends with whitespace, is longer than
+    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, or holds a control character, an invisible
+    /// format character or a line or paragraph separator (see
+    /// [`validate_name`](crate::validate_name)). Nothing was changed.
     #[error("invalid singleton name {name:?}: {reason}")]
     InvalidName {
         /// The name as given (cut to a readable length).
@@ -35,13 +37,24 @@ pub enum SingletonError {
     },
 
     /// The core's rate limit refused the operation. It took no slot of the window.
-    #[error("rate limit exceeded for `{operation}` on {}: retry after {retry_after:?}", subject(name))]
+    ///
+    /// ```
+    /// use singleton_kit::{RateLimit, SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::with_rate_limit(RateLimit::per_second(0));
+    /// let one = core.set("cache", 1_u8).unwrap_err();
+    /// assert!(matches!(&one, SingletonError::RateLimited { name: Some(n), .. } if n == "cache"));
+    /// let all = core.stats().unwrap_err(); // about every singleton, not one of them
+    /// assert!(matches!(all, SingletonError::RateLimited { name: None, .. }));
+    /// assert!(all.to_string().starts_with("rate limit exceeded for `get_stats` on all singletons"));
+    /// ```
+    #[error("rate limit exceeded for `{operation}` on {}: retry after {retry_after:?}", subject(name.as_deref()))]
     RateLimited {
         /// The operation that was refused (`"get"`, `"set"`, ...).
         operation: &'static str,
-        /// The singleton the operation was about (`"*"` for the operations on all of them:
-        /// `clear`, `reset_all`, `get_stats`, `reset`).
-        name: String,
+        /// The singleton the operation was about; `None` for the operations on all of them
+        /// (`clear`, `reset_all`, `get_stats`, `reset`). Every string, `"*"` included, is a name.
+        name: Option<String>,
         /// How long until the oldest admitted operation leaves the window.
         retry_after: Duration,
     },
@@ -123,12 +136,11 @@ pub enum SingletonError {
     },
 }
 
-/// What an operation was about, for messages: `"*"` stands for the operations on all singletons.
-fn subject(name: &str) -> String {
-    if name == "*" {
-        "all singletons".to_owned()
-    } else {
-        format!("singleton `{name}`")
+/// What an operation was about, for messages: no name stands for the operations on all singletons.
+fn subject(name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("singleton `{name}`"),
+        None => "all singletons".to_owned(),
     }
 }
 
@@ -143,8 +155,8 @@ impl SingletonError {
     /// ```
     pub fn singleton_name(&self) -> Option<&str> {
         match self {
+            Self::RateLimited { name, .. } => name.as_deref(),
             Self::InvalidName { name, .. }
-            | Self::RateLimited { name, .. }
             | Self::TypeMismatch { name, .. }
             | Self::Factory { name, .. }
             | Self::DuplicateName { name, .. }
@@ -196,12 +208,19 @@ mod tests {
     fn rate_limit_messages_name_what_was_refused() {
         let one = SingletonError::RateLimited {
             operation: "get",
-            name: "cache".into(),
+            name: Some("cache".into()),
             retry_after: Duration::from_millis(5),
         };
         assert_eq!(one.to_string(), "rate limit exceeded for `get` on singleton `cache`: retry after 5ms");
-        let all =
-            SingletonError::RateLimited { operation: "clear", name: "*".into(), retry_after: Duration::ZERO };
+        let all = SingletonError::RateLimited { operation: "clear", name: None, retry_after: Duration::ZERO };
         assert_eq!(all.to_string(), "rate limit exceeded for `clear` on all singletons: retry after 0ns");
+        assert_eq!(all.singleton_name(), None);
+        let star = SingletonError::RateLimited {
+            operation: "get",
+            name: Some("*".into()),
+            retry_after: Duration::ZERO,
+        };
+        assert_eq!(star.to_string(), "rate limit exceeded for `get` on singleton `*`: retry after 0ns");
+        assert_eq!(star.singleton_name(), Some("*"));
     }
 }

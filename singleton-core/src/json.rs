@@ -248,7 +248,7 @@ pub(crate) fn panicked(
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic with a payload that is not a string");
-    let name = name.filter(|_| operation.takes_name()).unwrap_or_else(|| "*".to_owned());
+    let name = name.filter(|_| operation.takes_name()).unwrap_or_else(|| "all singletons".to_owned());
     SingletonError::Factory { name, source: format!("panicked during `{operation}`: {message}").into() }
 }
 

@@ -59,7 +59,7 @@ pub use crate::json::MAX_JSON_REQUEST_BYTES;
 pub use crate::metrics::export_metrics;
 pub use crate::name::{validate_name, MAX_NAME_LEN};
 pub use crate::operation::{Request, Response, SingletonOperation};
-pub use crate::rate_limit::{Clock, ManualClock, MonotonicClock, RateLimit};
+pub use crate::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
 pub use crate::registration::{registered, Registered, Singleton};
 pub use crate::startup::{
     init_eager, init_eager_async, report, validate, EagerError, EagerOutcome, EagerReport, Report,

@@ -229,7 +229,7 @@ mod export {
             }
         }
         let mut live = 0_u64;
-        core.each_entry(|entry| {
+        core.for_each_entry(|_, entry| {
             let count = entry.slot.get(false).map(|instance| instance.accesses());
             live += u64::from(count.is_some());
             if count.is_some() || entry.registration.is_some() {

@@ -5,39 +5,116 @@ use crate::{Result, SingletonError};
 /// The longest name, in bytes, that a singleton may have.
 pub const MAX_NAME_LEN: usize = 256;
 
-/// Checks `name` against the naming rules: not empty, not only whitespace, at most
-/// [`MAX_NAME_LEN`] bytes, no control characters. Any other Unicode is fine.
+/// Checks `name` against the naming rules, and says which one it breaks:
+///
+/// - not empty, not only whitespace, no whitespace at the start or the end (`"cache"` and
+///   `"cache "` would print alike in a log line but be two singletons);
+/// - at most [`MAX_NAME_LEN`] bytes;
+/// - no character that hides or rearranges text: control characters (Unicode category Cc,
+///   such as `\n` or `\0`), format characters (Cf: zero-width and bidirectional controls such
+///   as U+200B ZERO WIDTH SPACE, U+202E RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE,
+///   U+FEFF, U+00AD SOFT HYPHEN) and the line and paragraph separators (Zl, Zp).
+///
+/// Any other Unicode is fine, and names are compared byte for byte.
 ///
 /// ```
-/// use singleton_kit::validate_name;
+/// use singleton_kit::{validate_name, SingletonError};
 ///
 /// assert!(validate_name("cache_manager").is_ok());
 /// assert!(validate_name("café").is_ok());
+/// assert!(validate_name("キャッシュ").is_ok());
+/// assert!(validate_name("cache manager").is_ok());
+/// assert!(validate_name("*").is_ok());
 /// assert!(validate_name("   ").is_err());
 /// assert!(validate_name("a\nb").is_err());
+/// assert!(validate_name("cache ").is_err());
+/// let err = validate_name("cache\u{200B}").unwrap_err();
+/// assert!(matches!(err, SingletonError::InvalidName { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid singleton name \"cache\\u{200b}\": \
+///      the name holds an invisible format character (a zero-width or bidirectional control)"
+/// );
 /// ```
+///
+/// # Errors
+///
+/// [`SingletonError::InvalidName`], with the name (cut to a readable length) and the rule it
+/// breaks.
 #[inline]
 pub fn validate_name(name: &str) -> Result<()> {
-    // The common case, checked byte by byte: printable ASCII and spaces, not only spaces.
+    // The common case, checked byte by byte: printable ASCII and spaces, no space at either end.
     let bytes = name.as_bytes();
-    if (1..=MAX_NAME_LEN).contains(&bytes.len())
-        && bytes.iter().all(|b| b.wrapping_sub(b' ') < 0x7f - b' ')
-        && bytes.iter().any(|b| *b != b' ')
-    {
-        return Ok(());
+    if let (Some(first), Some(last)) = (bytes.first(), bytes.last()) {
+        if bytes.len() <= MAX_NAME_LEN
+            && *first != b' '
+            && *last != b' '
+            && bytes.iter().all(|b| b.wrapping_sub(b' ') < 0x7f - b' ')
+        {
+            return Ok(());
+        }
     }
-    let reason = if name.is_empty() {
+    match problem(name) {
+        None => Ok(()),
+        Some(reason) => Err(SingletonError::InvalidName { name: shorten(name), reason }),
+    }
+}
+
+/// What is wrong with `name`, if anything: the rules of [`validate_name`], for any string.
+fn problem(name: &str) -> Option<&'static str> {
+    Some(if name.is_empty() {
         "the name is empty"
     } else if name.trim().is_empty() {
         "the name is only whitespace"
+    } else if name.starts_with(char::is_whitespace) {
+        "the name starts with whitespace"
+    } else if name.ends_with(char::is_whitespace) {
+        "the name ends with whitespace"
     } else if name.len() > MAX_NAME_LEN {
         "the name is longer than 256 bytes"
     } else if name.chars().any(char::is_control) {
         "the name holds a control character"
+    } else if name.chars().any(is_format) {
+        "the name holds an invisible format character (a zero-width or bidirectional control)"
+    } else if name.contains(['\u{2028}', '\u{2029}']) {
+        "the name holds a line or paragraph separator"
     } else {
-        return Ok(());
-    };
-    Err(SingletonError::InvalidName { name: shorten(name), reason })
+        return None;
+    })
+}
+
+/// The format characters (Unicode general category Cf) as sorted, disjoint inclusive ranges,
+/// from the Unicode Character Database 15.1 (`DerivedGeneralCategory.txt`). Twenty-one ranges
+/// do not justify a dependency; the macro crate checks `name = "..."` against the same list.
+const FORMAT: [(u32, u32); 21] = [
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// `true` for a format character (category Cf).
+fn is_format(c: char) -> bool {
+    let c = u32::from(c);
+    let i = FORMAT.partition_point(|&(_, last)| last < c);
+    FORMAT.get(i).is_some_and(|&(first, _)| first <= c)
 }
 
 /// The name as an error shows it: long names are cut so that a log line stays readable.
@@ -65,7 +142,33 @@ mod tests {
         assert!(validate_name("\t").is_err());
         assert!(validate_name("x\u{7f}").is_err());
         assert!(validate_name("名前").is_ok());
-        assert!(validate_name(" padded ").is_ok());
+        assert!(validate_name(" padded").is_err());
+        assert!(validate_name("padded ").is_err());
+        assert!(validate_name("in side").is_ok());
+        assert!(validate_name("\u{00A0}x").is_err(), "no-break space is whitespace");
+        assert!(validate_name("x\u{3000}").is_err(), "ideographic space is whitespace");
+        for c in ['\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{00AD}', '\u{E0041}', '\u{1343F}'] {
+            assert!(validate_name(&format!("a{c}b")).is_err(), "U+{:04X}", u32::from(c));
+        }
+        for c in ['\u{2028}', '\u{2029}', '\u{85}'] {
+            assert!(validate_name(&format!("a{c}b")).is_err(), "U+{:04X}", u32::from(c));
+        }
+        for ok in ["café", "キャッシュ", "*", "a\u{00AC}b"] {
+            assert!(validate_name(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn the_format_table_is_sorted_and_matches_its_edges() {
+        assert!(FORMAT.windows(2).all(|w| w[0].1 < w[1].0) && FORMAT.iter().all(|(a, b)| a <= b));
+        for &(first, last) in &FORMAT {
+            for c in [first, last] {
+                assert!(is_format(char::from_u32(c).unwrap()), "U+{c:04X}");
+            }
+            for c in [first - 1, last + 1] {
+                assert!(!char::from_u32(c).is_some_and(is_format), "U+{c:04X}");
+            }
+        }
     }
 
     #[test]

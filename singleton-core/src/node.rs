@@ -1,6 +1,17 @@
 //! Where a live instance is kept: a node with striped reference counts, so that handing out
 //! handles from many threads at once writes no cache line that another thread also writes.
 //!
+//! Striping is paid where the contention is: a `#[singleton]` type's node (the typed hot path,
+//! `T::instance()` on every request of every thread) has [`STRIPES`] stripes of a cache line
+//! each; a node of a name made at run time (`set`, `get_or_create`), which is read by name
+//! through the rate limiter, has one stripe of 16 bytes. The class is fixed per [`Slot`], so a
+//! node never changes class; each class has its own pool.
+//!
+//! Both classes lay out the same [`Node`] header first and their stripes after it (`Striped`,
+//! `Compact`), and a handle records which stripe it counted on, which says the class: taking and
+//! dropping a handle computes the stripe's address from the node's, reading nothing else first,
+//! exactly as when every node had the same stripes.
+//!
 //! # Why not `Arc`
 //!
 //! `T::instance()` is called on every request of a program. With an `Arc<T>` per instance every
@@ -14,6 +25,8 @@
 //! # The protocol
 //!
 //! Each stripe word holds `[DEAD:1 | handles:28 | accesses:35]`.
+//!
+//! A one-stripe node runs the same protocol with one stripe: every thread counts on it.
 //!
 //! - **Publish.** A node is filled while every stripe is `DEAD` (no handle can be taken), then
 //!   `central` is set to `BIAS` and the stripes to zero (release): handles may be taken from here on.
@@ -32,11 +45,12 @@
 //! # Reclamation
 //!
 //! A node's memory is never given back to the allocator: a released node returns to a global
-//! pool and is reused by the next publish. So a reader holding a stale pointer always reads
-//! valid atomics, and finds the stripe `DEAD` (and retries) or finds the node republished (its
-//! compare-and-swap then counts on the new contents, and the entry check sends it back). The pool
-//! holds at most as many nodes as were ever live at once (each about 1.1 KiB), and keeps them. The values
-//! themselves are dropped as soon as the core and the last handle let go.
+//! pool of its class and is reused by the next publish of that class. So a reader holding a stale
+//! pointer always reads valid atomics, and finds the stripe `DEAD` (and retries) or finds the
+//! node republished (its compare-and-swap then counts on the new contents, and the entry check
+//! sends it back). Each pool holds at most as many nodes of its class as were ever live at once
+//! (a striped node takes 1,152 bytes, a one-stripe node 136), and keeps them. The
+//! values themselves are dropped as soon as the core and the last handle let go.
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -66,14 +80,25 @@ const ACCESSES: u64 = (1 << HANDLE_SHIFT) - 1;
 const BIAS: u64 = 1 << 62;
 /// The stripe index of a handle counted on `central` instead of a stripe.
 const CENTRAL: u8 = u8::MAX;
+/// The stripe index of the one stripe of a one-stripe node.
+const ONLY: u8 = u8::MAX - 1;
 
-/// One stripe on its own cache line (two, for adjacent-line prefetchers).
-#[repr(align(128))]
+/// One counter word and its overflow.
 struct Stripe {
     word: AtomicU64,
     /// Accesses moved out of `word` when its field would overflow.
     spilled: AtomicU64,
 }
+
+impl Stripe {
+    fn dead() -> Self {
+        Self { word: AtomicU64::new(DEAD), spilled: AtomicU64::new(0) }
+    }
+}
+
+/// One stripe on its own cache line (two, for adjacent-line prefetchers).
+#[repr(align(128))]
+struct Padded(Stripe);
 
 /// What the registry knows about one live instance. Written only while the node is unpublished.
 pub(crate) struct Meta {
@@ -100,10 +125,28 @@ impl Drop for Meta {
     }
 }
 
+/// The header of a node; its stripes follow it in the same allocation (a `Striped` or a
+/// `Compact`), and are reached from a pointer to the whole allocation, never from a `&Node`.
+#[repr(C)]
 pub(crate) struct Node {
-    stripes: [Stripe; STRIPES],
     central: AtomicU64,
     meta: UnsafeCell<Option<Meta>>,
+    /// The class, fixed when the node is allocated: `Striped` or `Compact`.
+    striped: bool,
+}
+
+/// A node with [`STRIPES`] stripes, each on its own cache lines, after the header's.
+#[repr(C)]
+struct Striped {
+    node: Node,
+    stripes: [Padded; STRIPES],
+}
+
+/// A node with one stripe, right after the header.
+#[repr(C)]
+struct Compact {
+    node: Node,
+    stripe: Stripe,
 }
 
 // SAFETY: the counters are atomics; `meta` is written only while no handle to the node can exist
@@ -113,38 +156,62 @@ unsafe impl Send for Node {}
 unsafe impl Sync for Node {}
 
 impl Node {
-    /// Fills a node (from the pool, or new) with `meta` and makes it live. The returned pointer
-    /// is the publisher's reference: store it in a [`Slot`], which retires it when it lets go.
-    fn publish(meta: Meta) -> NonNull<Node> {
-        let Some(node) = pool::take() else {
-            let live = |_| Stripe { word: AtomicU64::new(0), spilled: AtomicU64::new(0) };
-            let node = Node {
-                stripes: std::array::from_fn(live),
-                central: AtomicU64::new(BIAS),
-                meta: UnsafeCell::new(Some(meta)),
-            };
-            return NonNull::from(Box::leak(Box::new(node)));
-        };
-        // SAFETY: a node from the pool has every stripe DEAD and no handle, so no other thread
-        // reads `meta` until the stores below publish it.
+    /// Fills a node of the class `striped` (from its pool, or new) with `meta` and makes it
+    /// live. The returned pointer is the publisher's reference: store it in a [`Slot`], which
+    /// retires it when it lets go.
+    fn publish(meta: Meta, striped: bool) -> NonNull<Node> {
+        let node = pool::take(striped).unwrap_or_else(|| {
+            // Made dead, so that it is published below exactly as a pooled node is. The pointer
+            // is to the whole allocation (its provenance covers the stripes), cast to the header.
+            let node = Node { central: AtomicU64::new(0), meta: UnsafeCell::new(None), striped };
+            if striped {
+                let stripes = std::array::from_fn(|_| Padded(Stripe::dead()));
+                NonNull::from(Box::leak(Box::new(Striped { node, stripes }))).cast::<Node>()
+            } else {
+                NonNull::from(Box::leak(Box::new(Compact { node, stripe: Stripe::dead() }))).cast::<Node>()
+            }
+        });
+        // SAFETY: a node from the pool, or made just now, has every stripe DEAD and no handle, so
+        // no other thread reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
         n.central.store(BIAS, Ordering::Relaxed);
-        for stripe in &n.stripes {
+        for s in stripe_ids(striped) {
+            // SAFETY: `node` is a node of the class `striped`, allocated by the code above.
+            let stripe = unsafe { Node::stripe(node, s) };
             stripe.spilled.store(0, Ordering::Relaxed);
             stripe.word.store(0, Ordering::Release);
         }
         node
     }
 
-    /// Counts a handle (and, if `access`, an access) on the calling thread's stripe, unless the
-    /// node is retired (or not yet published).
+    /// The stripe `s` of `node`: [`ONLY`] for a one-stripe node, an index below [`STRIPES`] for
+    /// a striped one.
+    ///
+    /// # Safety
+    ///
+    /// `node` is a pointer to a whole node allocation (as [`Node::publish`] makes them) of the
+    /// class that `s` names. Nodes are never deallocated, so the stripe lives for ever.
     #[inline]
-    fn try_acquire(node: NonNull<Node>, access: bool) -> Option<Ref> {
-        // SAFETY: nodes are never deallocated, so even a stale pointer reads valid atomics.
-        let n = unsafe { node.as_ref() };
-        let s = stripe_index();
-        let stripe = &n.stripes[s];
+    unsafe fn stripe(node: NonNull<Node>, s: u8) -> &'static Stripe {
+        if s == ONLY {
+            // SAFETY: the caller says `node` is a `Compact`, whose header is its first field
+            // (`repr(C)`), and the pointer's provenance covers the whole `Compact`.
+            unsafe { &(*node.cast::<Compact>().as_ptr()).stripe }
+        } else {
+            // SAFETY: as above, for a `Striped`; `s < STRIPES` (an out-of-range index panics).
+            unsafe { &(*node.cast::<Striped>().as_ptr()).stripes[usize::from(s)].0 }
+        }
+    }
+
+    /// Counts a handle (and, if `access`, an access) on the calling thread's stripe, unless the
+    /// node is retired (or not yet published). `striped` is the node's class.
+    #[inline]
+    fn try_acquire(node: NonNull<Node>, striped: bool, access: bool) -> Option<Ref> {
+        let s = if striped { stripe_index() as u8 } else { ONLY };
+        // SAFETY: the caller gives the node's own class; nodes are never deallocated, so even a
+        // stale pointer reads valid atomics.
+        let stripe = unsafe { Node::stripe(node, s) };
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -164,7 +231,7 @@ impl Node {
                     if spill {
                         stripe.spilled.fetch_add(ACCESSES + 1, Ordering::Relaxed);
                     }
-                    return Some(Ref { node, stripe: s as u8 });
+                    return Some(Ref { node, stripe: s });
                 }
                 Err(actual) => w = actual,
             }
@@ -180,7 +247,9 @@ impl Node {
         // SAFETY: nodes are never deallocated.
         let n = unsafe { node.as_ref() };
         let mut handles = 0;
-        for stripe in &n.stripes {
+        for s in stripe_ids(n.striped) {
+            // SAFETY: `n.striped` is the node's class, set when it was allocated.
+            let stripe = unsafe { Node::stripe(node, s) };
             let w = stripe.word.fetch_or(DEAD, Ordering::AcqRel);
             debug_assert_eq!(w & DEAD, 0, "a node retired twice");
             handles += (w & HANDLES) >> HANDLE_SHIFT;
@@ -200,18 +269,24 @@ impl Node {
     /// `central` has just reached zero after retirement: no handle exists, every stripe is DEAD.
     unsafe fn free(node: NonNull<Node>) {
         fence(Ordering::Acquire);
-        // SAFETY: nobody else can read `meta` (see above).
-        let meta = unsafe { node.as_ref() }.meta.with_mut(|m| unsafe { (*m).take() });
+        // SAFETY: nodes are never deallocated; nobody else can read `meta` (see above).
+        let n = unsafe { node.as_ref() };
+        // SAFETY: as above: no handle exists, so nothing reads `meta` while it is taken.
+        let meta = n.meta.with_mut(|m| unsafe { (*m).take() });
         // The node no longer refers to the value: it goes back to the pool first, so that a value
         // whose `Drop` panics loses no node.
-        pool::give(node);
+        pool::give(node, n.striped);
         // The value's `Drop` runs here, with no lock held.
         drop(meta);
     }
 
-    fn accesses(&self) -> u64 {
-        self.stripes
-            .iter()
+    /// The accesses counted on every stripe of `node`.
+    fn accesses(node: NonNull<Node>) -> u64 {
+        // SAFETY: nodes are never deallocated.
+        let striped = unsafe { node.as_ref() }.striped;
+        stripe_ids(striped)
+            // SAFETY: `striped` is the node's class.
+            .map(|s| unsafe { Node::stripe(node, s) })
             // Wrapping: a spill moves accesses between the two fields, and a reader may see one
             // side of the move; the sum is exact once the counting threads are done.
             .fold(0_u64, |sum, s| {
@@ -248,7 +323,7 @@ impl Ref {
 
     /// How often this instance was accessed.
     pub(crate) fn accesses(&self) -> u64 {
-        self.node().accesses()
+        Node::accesses(self.node)
     }
 
     /// `true` when both refer to the same node.
@@ -271,7 +346,8 @@ impl Ref {
             return drop(self);
         }
         let this = std::mem::ManuallyDrop::new(self);
-        let stripe = &this.node().stripes[this.stripe as usize];
+        // SAFETY: a handle's stripe index says its node's class.
+        let stripe = unsafe { Node::stripe(this.node, this.stripe) };
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -299,7 +375,13 @@ impl Ref {
 impl Clone for Ref {
     #[inline]
     fn clone(&self) -> Self {
-        Node::try_acquire(self.node, false).unwrap_or_else(|| {
+        let striped = match self.stripe {
+            ONLY => false,
+            // Rare: a clone of a clone made after retirement. The class never changes.
+            CENTRAL => self.node().striped,
+            _ => true,
+        };
+        Node::try_acquire(self.node, striped, false).unwrap_or_else(|| {
             // Retired: count on `central`, which this handle already keeps above zero.
             self.node().central.fetch_add(1, Ordering::Relaxed);
             Ref { node: self.node, stripe: CENTRAL }
@@ -311,7 +393,9 @@ impl Drop for Ref {
     #[inline]
     fn drop(&mut self) {
         if self.stripe != CENTRAL {
-            let prev = self.node().stripes[self.stripe as usize].word.fetch_sub(HANDLE, Ordering::Release);
+            // SAFETY: a handle's stripe index says its node's class.
+            let prev =
+                unsafe { Node::stripe(self.node, self.stripe) }.word.fetch_sub(HANDLE, Ordering::Release);
             if prev & DEAD == 0 {
                 return;
             }
@@ -329,11 +413,14 @@ impl fmt::Debug for Ref {
 /// The current node of an entry, or none.
 pub(crate) struct Slot {
     ptr: AtomicPtr<Node>,
+    /// The class of the nodes this slot publishes: striped for a `#[singleton]` type's entry.
+    striped: bool,
 }
 
 impl Slot {
-    pub(crate) fn empty() -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()) }
+    /// An empty slot whose nodes have [`STRIPES`] stripes if `striped`, else one.
+    pub(crate) fn new(striped: bool) -> Self {
+        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped }
     }
 
     /// A counted reference to the current node; `access` also counts an access.
@@ -341,7 +428,7 @@ impl Slot {
     pub(crate) fn get(&self, access: bool) -> Option<Ref> {
         loop {
             let node = NonNull::new(self.ptr.load(Ordering::Acquire))?;
-            let Some(r) = Node::try_acquire(node, access) else {
+            let Some(r) = Node::try_acquire(node, self.striped, access) else {
                 // Retired under us (the slot has moved on): look again.
                 crate::sync::spin();
                 continue;
@@ -364,15 +451,15 @@ impl Slot {
     /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
-        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m).as_ptr());
+        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped).as_ptr());
         NonNull::new(self.ptr.swap(new, Ordering::AcqRel)).map(Retired)
     }
 
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = Node::publish(meta);
-        let mine = Node::try_acquire(node, true).expect("a node just published is live");
+        let node = Node::publish(meta, self.striped);
+        let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
         if self
             .ptr
             .compare_exchange(std::ptr::null_mut(), node.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
@@ -416,6 +503,15 @@ impl Drop for Retired {
     fn drop(&mut self) {
         // SAFETY: a `Retired` is made once per swap out of a slot.
         unsafe { Node::retire(self.0) }
+    }
+}
+
+/// The stripe indices of a node of the class `striped`.
+fn stripe_ids(striped: bool) -> std::ops::Range<u8> {
+    if striped {
+        0..STRIPES as u8
+    } else {
+        ONLY..ONLY + 1
     }
 }
 
@@ -463,14 +559,15 @@ mod pool {
     // SAFETY: the pool only moves pointers to `Sync` nodes between threads.
     unsafe impl Send for Free {}
 
-    static FREE: Mutex<Free> = Mutex::new(Free(Vec::new()));
+    /// The free nodes of each class: one stripe, and striped.
+    static FREE: [Mutex<Free>; 2] = [Mutex::new(Free(Vec::new())), Mutex::new(Free(Vec::new()))];
 
-    pub(super) fn take() -> Option<NonNull<Node>> {
-        FREE.lock().unwrap_or_else(PoisonError::into_inner).0.pop()
+    pub(super) fn take(striped: bool) -> Option<NonNull<Node>> {
+        FREE[usize::from(striped)].lock().unwrap_or_else(PoisonError::into_inner).0.pop()
     }
 
-    pub(super) fn give(node: NonNull<Node>) {
-        FREE.lock().unwrap_or_else(PoisonError::into_inner).0.push(node);
+    pub(super) fn give(node: NonNull<Node>, striped: bool) {
+        FREE[usize::from(striped)].lock().unwrap_or_else(PoisonError::into_inner).0.push(node);
     }
 }
 
@@ -489,15 +586,15 @@ mod pool {
     unsafe impl Send for Free {}
 
     loom::lazy_static! {
-        static ref FREE: Mutex<Free> = Mutex::new(Free(Vec::new()));
+        static ref FREE: [Mutex<Free>; 2] = [Mutex::new(Free(Vec::new())), Mutex::new(Free(Vec::new()))];
     }
 
-    pub(super) fn take() -> Option<NonNull<Node>> {
-        FREE.lock().unwrap().0.pop()
+    pub(super) fn take(striped: bool) -> Option<NonNull<Node>> {
+        FREE[usize::from(striped)].lock().unwrap().0.pop()
     }
 
-    pub(super) fn give(node: NonNull<Node>) {
-        FREE.lock().unwrap().0.push(node);
+    pub(super) fn give(node: NonNull<Node>, striped: bool) {
+        FREE[usize::from(striped)].lock().unwrap().0.push(node);
     }
 }
 

@@ -30,13 +30,56 @@ impl RateLimit {
     /// times of the last `max_ops` admissions, 8 bytes each, so a limit of a million costs up to
     /// 8 MB once that many operations have been admitted.
     ///
+    /// For a limit written in the program; a limit read from configuration goes through
+    /// [`try_new`](Self::try_new), which returns an error instead of panicking.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::RateLimit;
+    ///
+    /// let limit = RateLimit::new(100, Duration::from_millis(250));
+    /// assert_eq!((limit.max_ops(), limit.window()), (Some(100), Duration::from_millis(250)));
+    /// ```
+    ///
     /// # Panics
     ///
     /// If `window` is zero: a window of no length cannot hold any operation, so the limit
     /// would mean nothing. Use [`RateLimit::unlimited`] for no limit.
+    ///
+    /// ```should_panic
+    /// use std::time::Duration;
+    /// use singleton_kit::RateLimit;
+    ///
+    /// let _ = RateLimit::new(10, Duration::ZERO); // panics
+    /// ```
     pub const fn new(max_ops: u32, window: Duration) -> Self {
-        assert!(!window.is_zero(), "RateLimit::new: the window must be longer than zero");
-        Self { max_ops: Some(max_ops), window }
+        match Self::try_new(max_ops, window) {
+            Ok(limit) => limit,
+            Err(_) => panic!("RateLimit::new: the window must be longer than zero"),
+        }
+    }
+
+    /// At most `max_ops` operations in any window of length `window`, or an error when the
+    /// window is zero: for limits read from configuration or from a request.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::{InvalidRateLimit, RateLimit};
+    ///
+    /// let from_config = |ops: u32, ms: u64| RateLimit::try_new(ops, Duration::from_millis(ms));
+    /// assert_eq!(from_config(500, 1000), Ok(RateLimit::per_second(500)));
+    /// let err: InvalidRateLimit = from_config(500, 0).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid rate limit of 500 per 0ns: the window must be longer than zero");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidRateLimit`] when `window` is zero.
+    pub const fn try_new(max_ops: u32, window: Duration) -> Result<Self, InvalidRateLimit> {
+        if window.is_zero() {
+            return Err(InvalidRateLimit { max_ops, window });
+        }
+        Ok(Self { max_ops: Some(max_ops), window })
     }
 
     /// At most `max_ops` operations in any window of one second.
@@ -55,6 +98,48 @@ impl RateLimit {
     }
 
     /// The window's length.
+    pub const fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+/// A rate limit that [`RateLimit::try_new`] refuses: its window is zero.
+///
+/// ```
+/// use std::time::Duration;
+/// use singleton_kit::RateLimit;
+///
+/// let err = RateLimit::try_new(3, Duration::ZERO).unwrap_err();
+/// assert_eq!((err.max_ops(), err.window()), (3, Duration::ZERO));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("invalid rate limit of {max_ops} per {window:?}: the window must be longer than zero")]
+pub struct InvalidRateLimit {
+    max_ops: u32,
+    window: Duration,
+}
+
+impl InvalidRateLimit {
+    /// The operations per window that were asked for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::RateLimit;
+    ///
+    /// assert_eq!(RateLimit::try_new(7, Duration::ZERO).unwrap_err().max_ops(), 7);
+    /// ```
+    pub const fn max_ops(&self) -> u32 {
+        self.max_ops
+    }
+
+    /// The window that was asked for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::RateLimit;
+    ///
+    /// assert!(RateLimit::try_new(7, Duration::ZERO).unwrap_err().window().is_zero());
+    /// ```
     pub const fn window(&self) -> Duration {
         self.window
     }
@@ -461,5 +546,16 @@ mod tests {
     #[should_panic(expected = "window must be longer than zero")]
     fn zero_window_is_refused() {
         let _ = RateLimit::new(1, Duration::ZERO);
+    }
+
+    #[test]
+    fn try_new_refuses_a_zero_window_and_accepts_the_rest() {
+        assert_eq!(
+            RateLimit::try_new(1, Duration::ZERO),
+            Err(InvalidRateLimit { max_ops: 1, window: Duration::ZERO })
+        );
+        assert_eq!(RateLimit::try_new(0, Duration::from_nanos(1)).map(|l| l.max_ops()), Ok(Some(0)));
+        const FROM_CONST: RateLimit = RateLimit::new(2, Duration::from_secs(1));
+        assert_eq!(FROM_CONST.max_ops(), Some(2));
     }
 }

@@ -97,19 +97,86 @@ fn wrong_item(item: &Item) -> syn::Error {
     syn::Error::new(span, format!("`#[singleton]` goes on a struct or an enum, not on {what}"))
 }
 
-/// The runtime's naming rules, checked at compile time.
+/// The runtime's naming rules (`singleton_core::validate_name`), checked at compile time.
 fn check_name(lit: &LitStr) -> syn::Result<()> {
     let name = lit.value();
     let problem = if name.is_empty() {
         "`name` cannot be empty: write a name such as `name = \"cache\"`, or leave `name` out to use the type's name in snake_case"
     } else if name.trim().is_empty() {
         "`name` cannot be only whitespace"
+    } else if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
+        "`name` cannot start or end with whitespace"
     } else if name.len() > 256 {
         "`name` cannot be longer than 256 bytes"
     } else if name.chars().any(char::is_control) {
         "`name` cannot hold control characters"
+    } else if name.chars().any(is_format) {
+        "`name` cannot hold invisible format characters (zero-width or bidirectional controls such as U+200B or U+202E)"
+    } else if name.contains(['\u{2028}', '\u{2029}']) {
+        "`name` cannot hold line or paragraph separators"
     } else {
         return Ok(());
     };
     Err(syn::Error::new(lit.span(), problem))
+}
+
+/// The format characters (Unicode category Cf), sorted inclusive ranges from Unicode 15.1: the
+/// same list as the runtime's in `singleton-core/src/name.rs`.
+const FORMAT: [(u32, u32); 21] = [
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+fn is_format(c: char) -> bool {
+    let c = u32::from(c);
+    let i = FORMAT.partition_point(|&(_, last)| last < c);
+    FORMAT.get(i).is_some_and(|&(first, _)| first <= c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_refused_as_the_runtime_refuses_them() {
+        let check = |name: &str| check_name(&LitStr::new(name, proc_macro2::Span::call_site()));
+        for bad in [
+            "",
+            " ",
+            "cache ",
+            " cache",
+            "a\nb",
+            "cache\u{200B}",
+            "a\u{202E}b",
+            "\u{2066}x",
+            "\u{FEFF}x",
+            "a\u{AD}b",
+            "a\u{2028}b",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?}");
+        }
+        for good in ["cache", "café", "キャッシュ", "cache manager", "*"] {
+            assert!(check(good).is_ok(), "{good:?}");
+        }
+        assert!(FORMAT.windows(2).all(|w| w[0].1 < w[1].0));
+    }
 }

@@ -1,5 +1,6 @@
 //! The node protocol: values dropped exactly once, never while a handle holds them, with exact
-//! access counts. Run natively, under miri, and (the `loom_` tests) under loom.
+//! access counts. Run natively, under miri, and (the `loom_` tests) under loom, each for both
+//! classes of node: one stripe (run-time names) and striped (`#[singleton]` types).
 
 use super::*;
 use crate::entry::SingletonValue;
@@ -25,6 +26,9 @@ fn probe(drops: &Arc<AtomicUsize>, id: usize) -> Meta {
     SingletonValue::new(Probe { drops: Arc::clone(drops), id }).into_meta(None)
 }
 
+/// Both classes of slot: one-stripe nodes, and striped ones.
+const CLASSES: [bool; 2] = [false, true];
+
 fn id_of(r: &Ref) -> usize {
     // SAFETY: every value in these tests is a `Probe`.
     unsafe { &*r.meta().data.cast::<Probe>() }.id
@@ -36,89 +40,99 @@ mod native {
 
     #[test]
     fn a_handle_keeps_the_value_after_the_slot_lets_go() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let slot = Slot::empty();
-        drop(slot.fill(probe(&drops, 1)));
-        let h = slot.get(true).unwrap();
-        drop(slot.swap(None));
-        assert_eq!(drops.load(Ordering::SeqCst), 0, "a handle is alive");
-        assert_eq!(id_of(&h), 1);
-        let h2 = h.clone(); // on a retired node: counted centrally
-        drop(h);
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
-        drop(h2);
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
-        assert!(slot.get(true).is_none());
+        for striped in CLASSES {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Slot::new(striped);
+            drop(slot.fill(probe(&drops, 1)));
+            let h = slot.get(true).unwrap();
+            drop(slot.swap(None));
+            assert_eq!(drops.load(Ordering::SeqCst), 0, "a handle is alive");
+            assert_eq!(id_of(&h), 1);
+            let h2 = h.clone(); // on a retired node: counted centrally
+            drop(h);
+            assert_eq!(drops.load(Ordering::SeqCst), 0);
+            drop(h2);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert!(slot.get(true).is_none());
+        }
     }
 
     #[test]
     fn the_value_is_dropped_when_retired_without_handles() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let slot = Slot::empty();
-        slot.swap(Some(probe(&drops, 1)));
-        let replaced = slot.swap(Some(probe(&drops, 2)));
-        assert_eq!(drops.load(Ordering::SeqCst), 0, "not retired until the caller drops it");
-        drop(replaced);
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
-        drop(slot);
-        assert_eq!(drops.load(Ordering::SeqCst), 2, "dropping the slot retires its node");
+        for striped in CLASSES {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Slot::new(striped);
+            slot.swap(Some(probe(&drops, 1)));
+            let replaced = slot.swap(Some(probe(&drops, 2)));
+            assert_eq!(drops.load(Ordering::SeqCst), 0, "not retired until the caller drops it");
+            drop(replaced);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            drop(slot);
+            assert_eq!(drops.load(Ordering::SeqCst), 2, "dropping the slot retires its node");
+        }
     }
 
     #[test]
     fn accesses_are_counted_through_the_spill() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let slot = Slot::empty();
-        slot.swap(Some(probe(&drops, 1)));
-        // Far more than the test build's 3-bit access field holds.
-        for _ in 0..1000 {
-            drop(slot.get(true));
+        for striped in CLASSES {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Slot::new(striped);
+            slot.swap(Some(probe(&drops, 1)));
+            // Far more than the test build's 3-bit access field holds.
+            for _ in 0..1000 {
+                drop(slot.get(true));
+            }
+            let r = slot.get(false).unwrap();
+            assert_eq!(r.accesses(), 1000);
+            let counted = slot.get(true).unwrap();
+            counted.release_uncounted();
+            assert_eq!(r.accesses(), 1000, "an uncounted release takes its access back");
         }
-        let r = slot.get(false).unwrap();
-        assert_eq!(r.accesses(), 1000);
-        let counted = slot.get(true).unwrap();
-        counted.release_uncounted();
-        assert_eq!(r.accesses(), 1000, "an uncounted release takes its access back");
     }
 
     #[test]
     fn fill_keeps_a_value_that_was_set_first() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let slot = Slot::empty();
-        slot.swap(Some(probe(&drops, 1)));
-        let r = slot.fill(probe(&drops, 2));
-        assert_eq!(id_of(&r), 1);
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "the losing value is dropped");
+        for striped in CLASSES {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Slot::new(striped);
+            slot.swap(Some(probe(&drops, 1)));
+            let r = slot.fill(probe(&drops, 2));
+            assert_eq!(id_of(&r), 1);
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "the losing value is dropped");
+        }
     }
 
     #[test]
     fn threads_racing_replacements_drop_every_value_exactly_once() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let slot = Slot::empty();
-        let made = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for t in 0..3 {
-                let (slot, drops, made) = (&slot, &drops, &made);
-                s.spawn(move || {
-                    let mut held = Vec::new();
-                    for i in 0..2_000 {
-                        if t == 0 && i % 7 == 0 {
-                            made.fetch_add(1, Ordering::SeqCst);
-                            drop(slot.swap(Some(probe(drops, i))));
-                        } else if let Some(r) = slot.get(i % 2 == 0) {
-                            let _ = id_of(&r);
-                            if i % 5 == 0 {
-                                held.push(r.clone());
-                            }
-                            if held.len() > 16 {
-                                held.clear();
+        for striped in CLASSES {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Slot::new(striped);
+            let made = AtomicUsize::new(0);
+            std::thread::scope(|s| {
+                for t in 0..3 {
+                    let (slot, drops, made) = (&slot, &drops, &made);
+                    s.spawn(move || {
+                        let mut held = Vec::new();
+                        for i in 0..2_000 {
+                            if t == 0 && i % 7 == 0 {
+                                made.fetch_add(1, Ordering::SeqCst);
+                                drop(slot.swap(Some(probe(drops, i))));
+                            } else if let Some(r) = slot.get(i % 2 == 0) {
+                                let _ = id_of(&r);
+                                if i % 5 == 0 {
+                                    held.push(r.clone());
+                                }
+                                if held.len() > 16 {
+                                    held.clear();
+                                }
                             }
                         }
-                    }
-                });
-            }
-        });
-        drop(slot);
-        assert_eq!(drops.load(Ordering::SeqCst), made.load(Ordering::SeqCst));
+                    });
+                }
+            });
+            drop(slot);
+            assert_eq!(drops.load(Ordering::SeqCst), made.load(Ordering::SeqCst));
+        }
     }
 }
 
@@ -129,88 +143,106 @@ mod loom_models {
 
     #[test]
     fn loom_retire_races_with_get_and_drop() {
-        loom::model(|| {
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::empty());
-            slot.swap(Some(probe(&drops, 1)));
-            let reader = {
-                let slot = Arc::clone(&slot);
-                thread::spawn(move || {
-                    if let Some(r) = slot.get(true) {
-                        assert_eq!(id_of(&r), 1);
-                    }
-                })
-            };
-            drop(slot.swap(None));
-            reader.join().unwrap();
-            assert_eq!(drops.load(Ordering::SeqCst), 1);
-        });
+        for striped in CLASSES {
+            loom::model(move || {
+                let drops = Arc::new(AtomicUsize::new(0));
+                let slot = Arc::new(Slot::new(striped));
+                slot.swap(Some(probe(&drops, 1)));
+                let reader = {
+                    let slot = Arc::clone(&slot);
+                    thread::spawn(move || {
+                        if let Some(r) = slot.get(true) {
+                            assert_eq!(id_of(&r), 1);
+                        }
+                    })
+                };
+                drop(slot.swap(None));
+                reader.join().unwrap();
+                assert_eq!(drops.load(Ordering::SeqCst), 1);
+            });
+        }
     }
 
     #[test]
     fn loom_clone_races_with_retire() {
-        loom::model(|| {
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::empty());
-            slot.swap(Some(probe(&drops, 1)));
-            let h = slot.get(false).unwrap();
-            let cloner = thread::spawn(move || {
-                let h2 = h.clone();
-                drop(h);
-                assert_eq!(id_of(&h2), 1);
+        for striped in CLASSES {
+            loom::model(move || {
+                let drops = Arc::new(AtomicUsize::new(0));
+                let slot = Arc::new(Slot::new(striped));
+                slot.swap(Some(probe(&drops, 1)));
+                let h = slot.get(false).unwrap();
+                let cloner = thread::spawn(move || {
+                    let h2 = h.clone();
+                    drop(h);
+                    assert_eq!(id_of(&h2), 1);
+                });
+                drop(slot.swap(None));
+                cloner.join().unwrap();
+                assert_eq!(drops.load(Ordering::SeqCst), 1);
             });
-            drop(slot.swap(None));
-            cloner.join().unwrap();
-            assert_eq!(drops.load(Ordering::SeqCst), 1);
-        });
+        }
     }
 
     /// A reader holds a stale pointer while its node is retired, freed, and reused for another
     /// slot: the reader must not hand out the other slot's value, nor leave an access on it.
     #[test]
     fn loom_a_reused_node_is_not_mistaken_for_the_old_one() {
-        loom::model(|| {
-            let drops = Arc::new(AtomicUsize::new(0));
-            let a = Arc::new(Slot::empty());
-            let b = Arc::new(Slot::empty());
-            drop(a.swap(Some(probe(&drops, 1))));
-            let reader = {
-                let a = Arc::clone(&a);
-                thread::spawn(move || {
-                    if let Some(r) = a.get(true) {
-                        assert_eq!(id_of(&r), 1, "slot a only ever held value 1");
-                    }
-                })
-            };
-            // Retire a's node (no handle: freed, back to the pool), then reuse it for b.
-            drop(a.swap(None));
-            drop(b.swap(Some(probe(&drops, 2))));
-            reader.join().unwrap();
-            let live = b.get(false).unwrap();
-            assert_eq!(id_of(&live), 2);
-            assert_eq!(live.accesses(), 0, "a stale reader's access must not land on b");
-            drop(live);
-            drop(b.swap(None));
-            assert_eq!(drops.load(Ordering::SeqCst), 2);
-        });
+        for striped in CLASSES {
+            loom::model(move || {
+                let drops = Arc::new(AtomicUsize::new(0));
+                let a = Arc::new(Slot::new(striped));
+                let b = Arc::new(Slot::new(striped));
+                drop(a.swap(Some(probe(&drops, 1))));
+                let reader = {
+                    let a = Arc::clone(&a);
+                    thread::spawn(move || {
+                        if let Some(r) = a.get(true) {
+                            assert_eq!(id_of(&r), 1, "slot a only ever held value 1");
+                        }
+                    })
+                };
+                // Retire a's node (no handle: freed, back to the pool), then reuse it for b.
+                drop(a.swap(None));
+                drop(b.swap(Some(probe(&drops, 2))));
+                reader.join().unwrap();
+                let live = b.get(false).unwrap();
+                assert_eq!(id_of(&live), 2);
+                assert_eq!(live.accesses(), 0, "a stale reader's access must not land on b");
+                drop(live);
+                drop(b.swap(None));
+                assert_eq!(drops.load(Ordering::SeqCst), 2);
+            });
+        }
     }
 
     #[test]
     fn loom_fill_races_with_replace() {
-        loom::model(|| {
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::empty());
-            let filler = {
-                let (slot, drops) = (Arc::clone(&slot), Arc::clone(&drops));
-                thread::spawn(move || {
-                    let r = slot.fill(probe(&drops, 1));
-                    let _ = id_of(&r);
-                })
-            };
-            drop(slot.swap(Some(probe(&drops, 2))));
-            filler.join().unwrap();
-            drop(slot.swap(None));
-            assert_eq!(drops.load(Ordering::SeqCst), 2);
-        });
+        for striped in CLASSES {
+            loom::model(move || {
+                let drops = Arc::new(AtomicUsize::new(0));
+                let slot = Arc::new(Slot::new(striped));
+                let filler = {
+                    let (slot, drops) = (Arc::clone(&slot), Arc::clone(&drops));
+                    thread::spawn(move || {
+                        let r = slot.fill(probe(&drops, 1));
+                        let _ = id_of(&r);
+                    })
+                };
+                drop(slot.swap(Some(probe(&drops, 2))));
+                filler.join().unwrap();
+                drop(slot.swap(None));
+                assert_eq!(drops.load(Ordering::SeqCst), 2);
+            });
+        }
     }
+}
+
+#[cfg(not(loom))]
+#[test]
+fn a_one_stripe_node_is_compact() {
+    // The counters of a run-time name's node: one 16-byte stripe, not eight cache lines.
+    assert!(std::mem::size_of::<Compact>() <= 160, "{}", std::mem::size_of::<Compact>());
+    // A striped node: the header's cache lines, then one 128-byte stripe per thread stripe.
+    assert_eq!(std::mem::size_of::<Striped>(), 128 + STRIPES * 128);
+    assert_eq!(std::mem::offset_of!(Striped, stripes), 128);
 }
