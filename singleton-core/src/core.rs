@@ -4,6 +4,7 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use once_cell::sync::Lazy;
 
@@ -260,6 +261,24 @@ impl SingletonCore {
     /// Takes a rate-limit slot for `operation` on `name` (`None`: on all singletons).
     #[inline]
     fn take_slot(&self, operation: SingletonOperation, name: Option<&str>) -> Result<()> {
+        self.slot(operation, name).map_err(|retry_after| SingletonError::RateLimited {
+            operation: operation.as_str(),
+            name: name.map(str::to_owned),
+            retry_after,
+        })
+    }
+
+    /// [`admit`](Self::admit) (or [`admit_all`](Self::admit_all), for `None`) answering only yes
+    /// or no: what the methods that answer `false` or `0` use, so that a refusal builds no error
+    /// and allocates nothing.
+    #[inline]
+    fn admitted(&self, operation: SingletonOperation, name: Option<&str>) -> bool {
+        name.is_none_or(|name| validate_name(name).is_ok()) && self.slot(operation, name).is_ok()
+    }
+
+    /// Takes a rate-limit slot, logging the operation, or says how long until one frees.
+    #[inline]
+    fn slot(&self, operation: SingletonOperation, name: Option<&str>) -> std::result::Result<(), Duration> {
         match self.limiter.try_acquire() {
             Ok(()) => {
                 tracing::debug!(operation = operation.as_str(), singleton = name, "singleton operation");
@@ -273,11 +292,7 @@ impl SingletonCore {
                     retry_after_ms = retry_after.as_secs_f64() * 1e3,
                     "singleton operation refused by the rate limit"
                 );
-                Err(SingletonError::RateLimited {
-                    operation: operation.as_str(),
-                    name: name.map(str::to_owned),
-                    retry_after,
-                })
+                Err(retry_after)
             }
         }
     }
@@ -767,12 +782,16 @@ impl SingletonCore {
     }
 
     fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
-        self.try_has(operation, name).unwrap_or(false)
+        self.admitted(operation, Some(name)) && self.has_admitted(name).unwrap_or(false)
     }
 
     /// HAS that says why it could not answer: what `execute` runs.
     fn try_has(&self, operation: SingletonOperation, name: &str) -> Result<bool> {
         self.admit(operation, name)?;
+        self.has_admitted(name)
+    }
+
+    fn has_admitted(&self, name: &str) -> Result<bool> {
         match self.read().get(name) {
             None => Ok(false),
             Some(Named::One(entry)) => Ok(entry.slot.is_some()),
@@ -797,12 +816,16 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn delete(&self, name: &str) -> bool {
-        self.try_delete(name).unwrap_or(false)
+        self.admitted(SingletonOperation::Delete, Some(name)) && self.delete_admitted(name).unwrap_or(false)
     }
 
     /// DELETE that says why it could not answer: what `execute` runs.
     fn try_delete(&self, name: &str) -> Result<bool> {
         self.admit(SingletonOperation::Delete, name)?;
+        self.delete_admitted(name)
+    }
+
+    fn delete_admitted(&self, name: &str) -> Result<bool> {
         let mut names = self.write();
         let entry = match names.get(name) {
             None => return Ok(false),
@@ -857,7 +880,11 @@ impl SingletonCore {
     }
 
     fn clear_as(&self, operation: SingletonOperation) -> usize {
-        self.try_clear(operation).unwrap_or(0)
+        if self.admitted(operation, None) {
+            self.release_all()
+        } else {
+            0
+        }
     }
 
     /// CLEAR that says why it could not answer: what `execute` runs.
@@ -1043,7 +1070,11 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        self.try_reset().is_ok()
+        let admitted = self.admitted(SingletonOperation::Reset, None);
+        if admitted {
+            self.limiter.reset();
+        }
+        admitted
     }
 
     /// RESET that says why it could not: what `execute` runs.

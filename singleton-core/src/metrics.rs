@@ -120,7 +120,30 @@ pub(crate) fn refused(operation: crate::SingletonOperation) {
     #[cfg(feature = "metrics")]
     {
         describe_once();
-        metrics::counter!("singleton_rate_limited_total", "operation" => operation.as_str()).increment(1);
+        // A key made of static parts, one per operation: a refusal allocates nothing, recorder or
+        // not (the `counter!` macro would build its label list on the heap each time).
+        static LABELS: [[metrics::Label; 1]; 9] = {
+            use crate::SingletonOperation as Op;
+            const fn label(op: Op) -> [metrics::Label; 1] {
+                [metrics::Label::from_static_parts("operation", Op::NAMES[op as usize])]
+            }
+            [
+                label(Op::Get),
+                label(Op::Set),
+                label(Op::Has),
+                label(Op::Delete),
+                label(Op::Clear),
+                label(Op::GetStats),
+                label(Op::Reset),
+                label(Op::ResetAll),
+                label(Op::Exists),
+            ]
+        };
+        static METADATA: metrics::Metadata<'static> =
+            metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+        let key =
+            metrics::Key::from_static_parts("singleton_rate_limited_total", &LABELS[operation as usize]);
+        metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA).increment(1));
     }
     #[cfg(not(feature = "metrics"))]
     {
