@@ -67,35 +67,29 @@ pub(crate) struct Row {
 }
 
 impl Stats {
-    pub(crate) fn build(rows: Vec<Row>, rate_limited_count: u64) -> Self {
-        let mut s = Stats {
+    pub(crate) fn build(mut rows: Vec<Row>, rate_limited_count: u64) -> Self {
+        // Sorted once: each map is then bulk-built from sorted pairs, and the names move into the
+        // list last, so each name is copied once per map the seed's shape has, and no more.
+        rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let estimated_memory_bytes: u64 = rows.iter().map(|r| r.size as u64).sum();
+        let bytes = estimated_memory_bytes as f64;
+        Stats {
             total_singletons: rows.len(),
-            singleton_names: Vec::with_capacity(rows.len()),
-            singleton_types: BTreeMap::new(),
-            creation_times: BTreeMap::new(),
-            access_counts: BTreeMap::new(),
-            estimated_memory_bytes: 0,
-            estimated_memory_kb: 0.0,
-            estimated_memory_mb: 0.0,
+            singleton_types: rows.iter().map(|r| (r.name.clone(), r.type_name.to_owned())).collect(),
+            creation_times: rows.iter().map(|r| (r.name.clone(), unix_seconds(r.created_at))).collect(),
+            access_counts: rows.iter().map(|r| (r.name.clone(), r.accesses)).collect(),
+            init_durations_ms: rows
+                .iter()
+                .map(|r| (r.name.clone(), r.init_duration.map_or(0.0, |d| d.as_secs_f64() * 1e3)))
+                .collect(),
+            singleton_names: rows.into_iter().map(|r| r.name).collect(),
+            estimated_memory_bytes,
+            estimated_memory_kb: round2(bytes / 1024.0),
+            estimated_memory_mb: round2(bytes / (1024.0 * 1024.0)),
             memory_note: MEMORY_NOTE.to_owned(),
             rate_limited_count,
             timestamp: unix_seconds(SystemTime::now()),
-            init_durations_ms: BTreeMap::new(),
-        };
-        for row in rows {
-            s.estimated_memory_bytes += row.size as u64;
-            s.singleton_types.insert(row.name.clone(), row.type_name.to_owned());
-            s.creation_times.insert(row.name.clone(), unix_seconds(row.created_at));
-            s.access_counts.insert(row.name.clone(), row.accesses);
-            let ms = row.init_duration.map_or(0.0, |d| d.as_secs_f64() * 1e3);
-            s.init_durations_ms.insert(row.name.clone(), ms);
-            s.singleton_names.push(row.name);
         }
-        s.singleton_names.sort_unstable();
-        let bytes = s.estimated_memory_bytes as f64;
-        s.estimated_memory_kb = round2(bytes / 1024.0);
-        s.estimated_memory_mb = round2(bytes / (1024.0 * 1024.0));
-        s
     }
 }
 
