@@ -4,7 +4,8 @@
 //! - **Init phase** (once per process, before [`lambda_runtime::run`] asks for the first event):
 //!   [`singleton_kit::init_eager_async`] warms the eager singletons — [`Config`] (sync) and
 //!   [`SdkClient`] (async, standing in for an AWS SDK client built from `aws_config`) — and logs
-//!   the startup report. If an eager factory fails, the error is posted to the Runtime API's
+//!   the startup report: each eager factory's time, then the table of every singleton. If an
+//!   eager factory fails, the error is posted to the Runtime API's
 //!   `/2018-06-01/runtime/init/error` and the process exits with status 1.
 //! - **Invocations** reuse those instances. An event with an `"operation"` field is an admin
 //!   operation, answered with [`SingletonCore::execute_json_async`]'s JSON object; any other
@@ -215,7 +216,8 @@ async fn main() -> ExitCode {
 
     // Init phase: before the runtime's loop asks for its first event.
     match singleton_kit::init_eager_async().await {
-        Ok(report) => tracing::info!("cold start, init phase:\n{report}"),
+        // What each eager factory took, then every singleton with its state and dependencies.
+        Ok(report) => tracing::info!("cold start, init phase:\n{report}{}", singleton_kit::report()),
         Err(err) => {
             tracing::error!("init phase failed: {err}");
             init_error::post(&err).await;

@@ -68,8 +68,13 @@ async fn admin_operations_answer_with_the_json_object() {
     let (_, answer) = emulator.call(json!({"operation": "frobnicate", "correlation_id": "op-7"}), WAIT).await;
     let answer = ok(answer);
     assert!(answer.is_object(), "the answer is the JSON object, not a string holding it: {answer}");
+    assert_eq!(answer["operation"], Value::Null, "{answer}");
     assert_eq!(answer["ok"], false);
     assert_eq!(answer["error"]["kind"], "bad_request", "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().starts_with("unknown operation `frobnicate`"),
+        "{answer}"
+    );
     assert_eq!(answer["correlation_id"], "op-7");
 
     // Without a correlation id of its own, the answer carries the Lambda request id.
