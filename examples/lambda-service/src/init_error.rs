@@ -46,7 +46,10 @@ pub async fn post(err: &EagerError) {
 }
 
 async fn send(diagnostic: &Diagnostic) -> Result<(), lambda_runtime::Error> {
-    let client = Client::builder().build()?;
+    // Read here rather than left to the client builder, which panics without it: run outside a
+    // sandbox, the function should say why it did not post, and still exit 1.
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set")?;
+    let client = Client::builder().with_endpoint(api.parse()?).build()?;
     let request = build_request()
         .method("POST")
         .uri(PATH)

@@ -134,8 +134,9 @@ async fn an_init_failure_is_posted_to_init_error_and_the_process_exits() {
 
     let status = function.wait_exit(WAIT).await;
     assert!(!status.success(), "{status}");
-    // Posted during init: the function never asked for an event.
-    assert_eq!(emulator.records().len(), 1, "{:?}", emulator.records());
+    // Posted during init, once: the function never asked for an event.
+    let records = emulator.drain();
+    assert_eq!(records.len(), 1, "{records:?}");
     assert!(function.stdout().contains("init phase failed"), "{}", function.stdout());
 }
 
@@ -173,4 +174,18 @@ async fn each_invocation_flushes_emf_metrics() {
         first.iter().any(|l| l.contains("singleton_init_seconds") && l.contains("sdk_client")),
         "{stdout}"
     );
+}
+
+/// Outside a sandbox (no `AWS_LAMBDA_RUNTIME_API`) an init failure is logged and the process
+/// still exits non-zero, without panicking.
+#[tokio::test]
+async fn an_init_failure_outside_a_sandbox_still_exits_non_zero() {
+    let emulator = Emulator::start().await;
+    let mut function =
+        Function::start(&emulator, &[("LAMBDA_SERVICE_FAIL_INIT", "1"), ("AWS_LAMBDA_RUNTIME_API", "")]);
+    let status = function.wait_exit(WAIT).await;
+    assert_eq!(status.code(), Some(1), "{status}");
+    let stdout = function.stdout();
+    assert!(stdout.contains("could not post the init error to /2018-06-01/runtime/init/error: AWS_LAMBDA_RUNTIME_API is not set"), "{stdout}");
+    assert!(!function.stderr().contains("panicked"), "{}", function.stderr());
 }

@@ -94,6 +94,16 @@ impl Emulator {
         &self.seen
     }
 
+    /// Reads what has arrived without waiting, and returns everything received so far. Once the
+    /// function has exited, that is everything it sent: each record is made before its request
+    /// is answered.
+    pub fn drain(&mut self) -> &[Record] {
+        while let Ok(record) = self.records.try_recv() {
+            self.seen.push(record);
+        }
+        &self.seen
+    }
+
     /// Waits, at most `timeout`, for the first record since the last wait that `pick` accepts.
     pub async fn wait_for<T>(&mut self, timeout: Duration, mut pick: impl FnMut(&Record) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -27,7 +27,8 @@ pub struct Function {
 
 impl Function {
     /// Starts the binary with the environment a Lambda sandbox sets, pointed at `emulator`, and
-    /// `extra` variables on top. Nothing else is inherited from the test's environment.
+    /// `extra` variables on top (an empty value removes the variable). Nothing else is inherited
+    /// from the test's environment.
     pub fn start(emulator: &Emulator, extra: &[(&str, &str)]) -> Function {
         let mut command = Command::new(env!("CARGO_BIN_EXE_lambda-service"));
         command
@@ -47,7 +48,11 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in extra {
-            command.env(name, value);
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
         }
         let mut child = command.spawn().expect("start the lambda-service binary");
         let stdout = Arc::new(Mutex::new(String::new()));
