@@ -630,7 +630,15 @@ impl SingletonCore {
             // A factory that fails or panics, or a caller dropped before it started one, leaves no
             // empty entry behind.
             let mut forget = ForgetIfEmpty { core: self, name, entry: Some(&entry) };
-            let mut get = AsyncGet::new(Arc::clone(&entry), make.take().expect("put back on every retry"));
+            let Some(factory) = make.take() else {
+                // The creation this call started ended in another caller's poll, and the entry
+                // was removed meanwhile: its outcome could not be kept for this call.
+                return Err(SingletonError::Factory {
+                    name: name.to_owned(),
+                    source: "the creation this call started ended in another call, and was not kept".into(),
+                });
+            };
+            let mut get = AsyncGet::new(Arc::clone(&entry), factory);
             match std::future::poll_fn(|cx| get.poll_get(cx)).await {
                 Ok(Ok(live)) => {
                     forget.entry = None;
@@ -1193,6 +1201,9 @@ fn duplicate(name: &str, all: &[Arc<Entry>]) -> SingletonError {
 impl Drop for SingletonCore {
     /// An isolated core lets go of its instances as `clear` does: dependents first.
     fn drop(&mut self) {
+        let mut entries = Vec::new();
+        self.for_each_entry(|_, entry| entries.push(Arc::clone(entry)));
+        creation::abandon(&entries);
         self.release_all();
     }
 }

@@ -72,6 +72,9 @@ struct Graph {
 
 struct Running {
     id: u64,
+    /// Held so that the entry, and so its address (the key), cannot be reused while the record
+    /// lasts.
+    entry: Arc<Entry>,
     name: Box<str>,
     started: Instant,
     /// Tasks waiting for this creation, by waiter id.
@@ -155,6 +158,30 @@ impl Graph {
 }
 
 static GRAPH: Lazy<Mutex<Graph>> = Lazy::new(Mutex::default);
+
+/// Ends a creation however the code that runs it ends: if anything between starting it and
+/// ending it panics (a value's `Drop` run by `fill`, say), the creation still ends and its
+/// waiters are woken, rather than waiting for good.
+struct Finishing {
+    k: Key,
+    id: u64,
+}
+
+impl Finishing {
+    /// Ends it now, under the caller's lock; returns who to wake.
+    fn finish(self, g: &mut Graph) -> Vec<Waker> {
+        let wakers = g.finish(self.k, self.id);
+        std::mem::forget(self);
+        wakers
+    }
+}
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        let wakers = graph().finish(self.k, self.id);
+        wake_all(wakers);
+    }
+}
 /// Woken whenever a creation ends, successfully or not.
 static CREATED: Condvar = Condvar::new();
 
@@ -280,6 +307,7 @@ where
             let id = g.id();
             let run = Running {
                 id,
+                entry: Arc::clone(entry),
                 name: entry.name.clone(),
                 started: Instant::now(),
                 wakers: Vec::new(),
@@ -291,13 +319,13 @@ where
             entry.clear_dependencies();
             break id;
         };
-        if run.starter.is_some() {
-            return Ok(Err(SingletonError::NeedsAwait { name: entry.name.to_string() }));
-        }
         if let Some(me) = context::factory() {
             if let Some(path) = g.cycle(me, k) {
                 return Ok(Err(SingletonError::Cycle { path }));
             }
+        }
+        if run.starter.is_some() {
+            return Ok(Err(SingletonError::NeedsAwait { name: entry.name.to_string() }));
         }
         edge.add(&mut g, k);
         *g.blocked.entry(k).or_default() += 1;
@@ -310,10 +338,12 @@ where
         }
     };
 
+    // Declared after `edge`, so it is dropped (and the creation ended) before the edge goes.
+    let finishing = Finishing { k, id };
     let started = Instant::now();
     let (outcome, pending_cycle) = run_factory(entry, make);
     let took = started.elapsed();
-    crate::metrics::creation(entry, crate::metrics::Outcome::of(&outcome, pending_cycle.is_some()), took);
+    let metric = crate::metrics::Outcome::of(&outcome, pending_cycle.is_some());
     if !matches!(outcome, Ok(Ok(_))) {
         entry.clear_dependencies();
     }
@@ -324,8 +354,8 @@ where
         Err(payload) => match pending_cycle {
             Some(path) => Err(SingletonError::Cycle { path }),
             None => {
-                let wakers = graph().finish(k, id);
-                wake_all(wakers);
+                drop(finishing);
+                crate::metrics::creation(entry, metric, took);
                 panic::resume_unwind(payload)
             }
         },
@@ -333,9 +363,11 @@ where
     let wakers = {
         let mut g = graph();
         edge.remove(&mut g);
-        g.finish(k, id)
+        finishing.finish(&mut g)
     };
     wake_all(wakers);
+    // The recorder is called with no lock held, after the creation ended.
+    crate::metrics::creation(entry, metric, took);
     log_outcome(entry, &result, took);
     Ok(result)
 }
@@ -433,6 +465,7 @@ where
                 let id = g.id();
                 let run = Running {
                     id,
+                    entry: Arc::clone(&self.entry),
                     name: self.entry.name.clone(),
                     started: Instant::now(),
                     wakers: vec![(waiter, cx.waker().clone())],
@@ -500,12 +533,11 @@ where
             }
         };
         drop(future);
-        let g = graph();
-        let took = g.running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
-        let starter = g.running.get(&k).and_then(|r| r.starter);
-        drop(g);
-        let outcome = if value.is_ok() { Outcome::Ok } else { Outcome::Error };
-        crate::metrics::creation(&self.entry, outcome, took);
+        // From here the creation ends even if something below panics.
+        let finishing = Finishing { k, id };
+        let took =
+            graph().running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
+        let metric = if value.is_ok() { Outcome::Ok } else { Outcome::Error };
         let result = match value {
             // Stored before the creation ends, so a waiter that wakes finds it.
             Ok(value) => Ok(self.entry.slot.fill(value.into_meta(Some(took)))),
@@ -514,23 +546,43 @@ where
                 Err(factory_error(&self.entry.name, source))
             }
         };
-        // The caller that started the creation is told how it ended, unless that is this one.
-        let for_starter = match (starter, &result) {
-            (Some(starter), _) if Some(starter) == self.waiter => None,
-            (Some(starter), Ok(_)) => self.entry.slot.get(true).map(|live| (starter, Ok(live))),
-            (Some(starter), Err(err)) => Some((starter, Err(share(&self.entry.name, err)))),
-            (None, _) => None,
+        // The caller that started the creation is told how it ended, unless that is this one
+        // (or it is gone, or has already seen the instance in the slot).
+        let for_starter = match &result {
+            Ok(_) => self.entry.slot.get(true).map(Ok),
+            Err(err) => Some(Err(share(&self.entry.name, err))),
         };
         let mut g = graph();
-        if let Some((starter, outcome)) = for_starter {
-            g.outcomes.insert(starter, outcome);
-        }
-        let wakers = g.finish(k, id);
+        let unclaimed = self.tell_starter(&mut g, k, id, for_starter);
+        let wakers = finishing.finish(&mut g);
         self.leave(&mut g, k);
         drop(g);
+        forget_outcome(unclaimed);
         wake_all(wakers);
+        // The recorder is called with no lock held, after the creation ended.
+        crate::metrics::creation(&self.entry, metric, took);
         log_outcome(&self.entry, &result, took);
         Poll::Ready(Ok(result))
+    }
+
+    /// Stores `outcome` for the caller that started creation `id`, if that caller is still
+    /// waiting for it and is not this one; otherwise gives it back, to be let go of with no lock
+    /// held.
+    fn tell_starter(
+        &self,
+        g: &mut Graph,
+        k: Key,
+        id: u64,
+        outcome: Option<Result<Ref>>,
+    ) -> Option<Result<Ref>> {
+        let starter = g.running.get(&k).filter(|r| r.id == id).and_then(|r| r.starter);
+        match (starter, outcome) {
+            (Some(starter), Some(outcome)) if Some(starter) != self.waiter => {
+                g.outcomes.insert(starter, outcome);
+                None
+            }
+            (_, outcome) => outcome,
+        }
     }
 
     /// The factory (or a poll of its future) panicked: nothing is stored, the next caller starts
@@ -542,21 +594,25 @@ where
         cycle: Option<Vec<String>>,
     ) -> Poll<std::result::Result<Result<Ref>, Detached>> {
         let k = key(&self.entry);
+        let finishing = Finishing { k, id };
         self.entry.clear_dependencies();
-        let mut g = graph();
-        let run = g.running.get(&k).filter(|r| r.id == id);
-        let starter = run.and_then(|r| r.starter);
-        let took = run.map_or(Duration::ZERO, |r| r.started.elapsed());
         let outcome = if cycle.is_some() { Outcome::Error } else { Outcome::Panic };
         let err = cycle.map(|path| SingletonError::Cycle { path });
-        if let (Some(err), Some(starter)) = (&err, starter) {
-            if Some(starter) != self.waiter {
-                g.outcomes.insert(starter, Err(share(&self.entry.name, err)));
-            }
-        }
-        let wakers = g.finish(k, id);
+        // The caller that started it has no factory left to retry with: it learns why.
+        let for_starter = match &err {
+            Some(err) => share(&self.entry.name, err),
+            None => SingletonError::Factory {
+                name: self.entry.name.to_string(),
+                source: format!("the factory panicked: {}", panic_message(payload.as_ref())).into(),
+            },
+        };
+        let mut g = graph();
+        let took = g.running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
+        let unclaimed = self.tell_starter(&mut g, k, id, Some(Err(for_starter)));
+        let wakers = finishing.finish(&mut g);
         self.leave(&mut g, k);
         drop(g);
+        forget_outcome(unclaimed);
         wake_all(wakers);
         // The recorder is called with no lock held.
         crate::metrics::creation(&self.entry, outcome, took);
@@ -580,6 +636,10 @@ where
             debug_assert!(!g.outcomes.contains_key(&w));
             if let Some(run) = g.running.get_mut(&k) {
                 run.wakers.retain(|(id, _)| *id != w);
+                // Whoever ends the creation must not store an outcome for a caller that is gone.
+                if run.starter == Some(w) {
+                    run.starter = None;
+                }
             }
         }
     }
@@ -607,6 +667,9 @@ impl<M> Drop for AsyncGet<M> {
         let mut wake = Vec::new();
         if let Some(run) = g.running.get_mut(&k) {
             run.wakers.retain(|(id, _)| *id != w);
+            if run.starter == Some(w) {
+                run.starter = None;
+            }
             if run.future.is_some() {
                 wake = run.wakers.iter().map(|(_, w)| w.clone()).collect();
             }
@@ -649,6 +712,15 @@ impl Wake for Notify {
     }
 }
 
+/// What a panic says, if it says it with a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic with a payload that is not a string")
+}
+
 /// A copy of a creation's error for another caller: a cycle as it is, any other error as a
 /// factory error with the same message.
 fn share(name: &str, err: &SingletonError) -> SingletonError {
@@ -659,6 +731,30 @@ fn share(name: &str, err: &SingletonError) -> SingletonError {
         }
         other => SingletonError::Factory { name: name.to_owned(), source: other.to_string().into() },
     }
+}
+
+/// Ends the parked async creations of `entries`, whose core or scope is going away: nobody can
+/// ask for them any more, so their futures are dropped (with no lock held) instead of waiting in
+/// the record for good. A creation that a caller is polling right now ends as usual.
+pub(crate) fn abandon<'a>(entries: impl IntoIterator<Item = &'a Arc<Entry>>) {
+    let mut ended = Vec::new();
+    let mut wakers = Vec::new();
+    {
+        let mut g = graph();
+        for entry in entries {
+            let k = key(entry);
+            let parked =
+                g.running.get(&k).is_some_and(|r| Arc::ptr_eq(&r.entry, entry) && r.future.is_some());
+            if parked {
+                let run = g.running.remove(&k).expect("checked");
+                wakers.extend(run.wakers.iter().map(|(_, w)| w.clone()));
+                ended.push(run);
+            }
+        }
+    }
+    // The futures (and the requests inside them) let go of their records here.
+    drop(ended);
+    wake_all(wakers);
 }
 
 /// Marks an entry as removed from its core's map, if it holds no instance and nobody is creating

@@ -232,6 +232,7 @@ impl Drop for Scope {
     /// Lets go of what was made or replaced in the scope, dependents first.
     fn drop(&mut self) {
         let entries: Vec<Arc<Entry>> = lock(&self.state.entries).drain().map(|(_, e)| e).collect();
+        crate::creation::abandon(&entries);
         let released = entries
             .iter()
             .filter_map(|e| {

@@ -1,0 +1,297 @@
+//! Races and faults around the shared async creation and the creation record: a cancelled or
+//! racing caller that started a creation, a parked creation whose core or scope is dropped, a
+//! factory that panics in another caller's poll, and a value whose `Drop` panics while a
+//! creation ends. Each of these once leaked a handle, counted a phantom access, left a stale
+//! record behind or hung.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use singleton_kit::testing::Scope;
+use singleton_kit::{singleton, SingletonCore};
+
+fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    f.poll(&mut cx)
+}
+
+/// Pending (waking itself) until `gate` is set.
+async fn until(gate: Arc<AtomicBool>) {
+    std::future::poll_fn(move |cx| {
+        if gate.load(SeqCst) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
+struct Tracked(Arc<AtomicUsize>);
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// A cancelled starter whose creation is finished by another caller gets an outcome stored
+/// in the global record that nobody ever takes: a leaked handle (the value is never dropped) and
+/// an access counted for a call that was cancelled.
+#[test]
+fn a_cancelled_starter_leaves_no_outcome_behind() {
+    let core = SingletonCore::new();
+    let gate = Arc::new(AtomicBool::new(false));
+    let drops = Arc::new(AtomicUsize::new(0));
+    {
+        let (g, d) = (gate.clone(), drops.clone());
+        let mut starter = Box::pin(core.get_or_create_async("x", move || async move {
+            until(g).await;
+            Tracked(d)
+        }));
+        assert!(poll_once(starter.as_mut()).is_pending());
+        drop(starter); // cancelled: the creation is parked in the record
+    }
+    gate.store(true, SeqCst);
+    let mut next =
+        Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!("one creation") }));
+    let got = match poll_once(next.as_mut()) {
+        Poll::Ready(r) => r.expect("created"),
+        Poll::Pending => panic!("the gate is open"),
+    };
+    drop(next);
+    // One call returned the instance: the count must be 1 (SPEC: a cancelled call counts none).
+    let accesses = core.stats().unwrap().access_counts["x"];
+    drop(got);
+    assert_eq!(core.clear(), 1);
+    assert_eq!(drops.load(SeqCst), 1, "the value must be dropped once the core and the last handle let go");
+    assert_eq!(accesses, 1, "access count after one successful call");
+}
+
+/// the same with the cancelled starter and a waiter that was already registered.
+#[test]
+fn a_cancelled_starter_with_a_waiter_counts_one_access_and_drops_once() {
+    let core = SingletonCore::new();
+    let gate = Arc::new(AtomicBool::new(false));
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (g, d) = (gate.clone(), drops.clone());
+    let mut starter = Box::pin(core.get_or_create_async("x", move || async move {
+        until(g).await;
+        Tracked(d)
+    }));
+    assert!(poll_once(starter.as_mut()).is_pending());
+    let mut waiter =
+        Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!("one creation") }));
+    assert!(poll_once(waiter.as_mut()).is_pending());
+    drop(starter);
+    gate.store(true, SeqCst);
+    let got = match poll_once(waiter.as_mut()) {
+        Poll::Ready(r) => r.expect("created"),
+        Poll::Pending => panic!("the gate is open"),
+    };
+    drop(waiter);
+    let accesses = core.stats().unwrap().access_counts["x"];
+    drop(got);
+    core.clear();
+    assert_eq!((accesses, drops.load(SeqCst)), (1, 1), "(access count, drops)");
+}
+
+/// an async creation parked in the global record outlives its entry (an isolated core, or a
+/// scope, that is dropped). The record is keyed by the entry's address, so a new entry at the
+/// same address "is being created" by a stale async creation: sync creation gets NeedsAwait.
+#[test]
+fn a_parked_creation_ends_with_its_core() {
+    for _ in 0..50 {
+        let core = SingletonCore::new();
+        let mut fut = Box::pin(core.get_or_create_async("p", std::future::pending::<u8>));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        drop(fut);
+        drop(core);
+    }
+    for i in 0..2000 {
+        let core = SingletonCore::new();
+        if let Err(e) = core.get_or_create(&format!("q{i}"), || 1_u32) {
+            panic!("iteration {i}: a fresh core's get_or_create failed: {e}");
+        }
+    }
+}
+
+// --- the scope flavour of F2 -------------------------------------------------------------------
+
+static PARKED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[singleton(name = "review_parked", factory = ReviewParked::connect, async)]
+pub struct ReviewParked;
+impl ReviewParked {
+    async fn connect() -> Self {
+        PARKED_CALLS.fetch_add(1, SeqCst);
+        std::future::pending::<()>().await;
+        ReviewParked
+    }
+}
+
+#[singleton(name = "review_plain", factory = || ReviewPlain(7))]
+pub struct ReviewPlain(u32);
+
+#[test]
+fn a_parked_creation_ends_with_its_scope() {
+    for _ in 0..50 {
+        let scope = Scope::new();
+        let mut fut = Box::pin(scope.run_async(async {
+            let _ = ReviewParked::instance().await;
+        }));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        drop(fut);
+        drop(scope);
+    }
+    for i in 0..2000 {
+        let scope = Scope::new();
+        let r = catch_unwind(AssertUnwindSafe(|| scope.run(|| ReviewPlain::instance().0)));
+        assert!(matches!(r, Ok(7)), "iteration {i}: a sync singleton in a fresh scope panicked");
+    }
+}
+
+/// the starter's factory panics while another caller drives it. The other caller panics
+/// (fine), its ForgetIfEmpty detaches the empty entry, and the starter then hits an internal
+/// `expect("put back on every retry")`.
+#[test]
+fn a_starter_whose_factory_panicked_in_another_callers_poll_gets_an_error() {
+    let core = SingletonCore::new();
+    let gate = Arc::new(AtomicBool::new(false));
+    let g = gate.clone();
+    let mut starter = Box::pin(core.get_or_create_async("x", move || async move {
+        until(g).await;
+        if true {
+            panic!("boom");
+        }
+        0_u8
+    }));
+    assert!(poll_once(starter.as_mut()).is_pending());
+    let mut waiter = Box::pin(core.get_or_create_async("x", || async { 1_u8 }));
+    assert!(poll_once(waiter.as_mut()).is_pending());
+    gate.store(true, SeqCst);
+    // The caller whose poll ran the panicking factory sees the panic.
+    let w = catch_unwind(AssertUnwindSafe(|| poll_once(waiter.as_mut())));
+    assert!(w.is_err(), "the driving caller's poll panics");
+    drop(waiter);
+    // The caller that started it gets an error that says so, not a panic of its own.
+    match catch_unwind(AssertUnwindSafe(|| poll_once(starter.as_mut()))) {
+        Ok(Poll::Ready(Err(err))) => {
+            assert_eq!(err.kind(), "factory", "{err}");
+            assert!(err.to_string().contains("boom"), "{err}");
+        }
+        Ok(Poll::Ready(Ok(v))) => panic!("the factory panicked, yet the starter got {}", *v),
+        Ok(Poll::Pending) => panic!("the starter is left pending"),
+        Err(_) => panic!("the starter panicked"),
+    }
+    // Nothing was left behind: the next call creates.
+    let made = futures::executor::block_on(core.get_or_create_async("x", || async { 2_u8 })).unwrap();
+    assert_eq!(*made, 2);
+}
+
+/// a value dropped inside `Slot::fill` (the factory's own value, when a `set` won meanwhile)
+/// panics before the creation is finished: the record keeps a creation that never ends, and the
+/// next creation of that name (after a delete) waits for ever.
+#[test]
+fn a_panicking_drop_while_a_creation_ends_still_ends_it() {
+    struct Bomb(bool);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if self.0 {
+                panic!("bomb");
+            }
+        }
+    }
+    let core: &'static SingletonCore = Box::leak(Box::new(SingletonCore::new()));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        core.get_or_create("x", || {
+            core.set("x", Bomb(false)).unwrap(); // a set wins while the factory runs
+            Bomb(true) // dropped by fill, and its Drop panics
+        })
+    }));
+    assert!(r.is_err(), "the panic of the dropped value goes on");
+    assert!(core.delete("x"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let got = core.get_or_create("x", || Bomb(false)).is_ok();
+        let _ = tx.send(got);
+    });
+    let got = rx.recv_timeout(std::time::Duration::from_secs(3));
+    assert!(matches!(got, Ok(true)), "a fresh creation of `x` hung: {got:?}");
+}
+
+/// the starter returns the instance from the slot in the window between another caller's
+/// `fill` and its `outcomes.insert(starter, ..)`: the outcome is stored for a caller that already
+/// returned. Busy-polling both sides from two threads.
+#[test]
+fn a_starter_racing_the_caller_that_ends_its_creation_leaks_nothing() {
+    let mut leaked = 0;
+    let rounds = 400;
+    for _ in 0..rounds {
+        let core = Arc::new(SingletonCore::new());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let s = {
+            let (core, drops, gate, started) = (core.clone(), drops.clone(), gate.clone(), started.clone());
+            std::thread::spawn(move || {
+                let d = drops.clone();
+                let mut f = Box::pin(core.get_or_create_async("x", move || async move {
+                    until(gate).await;
+                    Tracked(d)
+                }));
+                loop {
+                    if let Poll::Ready(r) = poll_once(f.as_mut()) {
+                        return r.is_ok();
+                    }
+                    started.store(true, SeqCst);
+                }
+            })
+        };
+        while !started.load(SeqCst) {
+            std::hint::spin_loop();
+        }
+        let w = {
+            let (core, gate) = (core.clone(), gate.clone());
+            std::thread::spawn(move || {
+                let mut f =
+                    Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!() }));
+                let mut n = 0;
+                loop {
+                    if let Poll::Ready(r) = poll_once(f.as_mut()) {
+                        return r.is_ok();
+                    }
+                    n += 1;
+                    if n == 3 {
+                        gate.store(true, SeqCst);
+                    }
+                }
+            })
+        };
+        assert!(s.join().unwrap() && w.join().unwrap());
+        let accesses = core.stats().unwrap().access_counts["x"];
+        core.clear();
+        if drops.load(SeqCst) != 1 || accesses != 2 {
+            leaked += 1;
+        }
+    }
+    assert_eq!(leaked, 0, "rounds (of {rounds}) with a leaked instance or a wrong count");
+}
+
+/// An async factory that asks for its own name through the sync path is a cycle, not a
+/// `NeedsAwait`: waiting could never end.
+#[test]
+fn an_async_factory_asking_for_itself_by_name_is_a_cycle() {
+    let core: &'static SingletonCore = Box::leak(Box::new(SingletonCore::new()));
+    let made =
+        futures::executor::block_on(core.get_or_try_create_async("me", move || async move {
+            core.get_or_create("me", || 1_u8).map(|v| *v)
+        }));
+    match made {
+        Err(singleton_kit::SingletonError::Cycle { path }) => assert_eq!(path, ["me", "me"]),
+        other => panic!("expected a cycle, got {:?}", other.map(|v| *v)),
+    }
+}
