@@ -49,7 +49,9 @@ use crate::{Instance, Result};
 #[must_use = "futures do nothing unless awaited"]
 pub struct TryInstanceFuture<T> {
     descriptor: &'static Descriptor,
-    slow: Option<SlowGet>,
+    /// The request past the fast path, boxed: the future stays two words, cheap to make and to
+    /// return on the fast path.
+    slow: Option<Box<SlowGet>>,
     _of: PhantomData<fn() -> T>,
 }
 
@@ -66,7 +68,21 @@ impl<T: Singleton> Future for TryInstanceFuture<T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.descriptor.poll_instance(&mut this.slow, cx)
+        if this.slow.is_none() {
+            if let Some(instance) = this.descriptor.existing() {
+                return Poll::Ready(Ok(instance));
+            }
+        }
+        this.poll_slow(cx)
+    }
+}
+
+impl<T: Singleton> TryInstanceFuture<T> {
+    /// Everything but the fast path, kept out of line so that the ready case stays small.
+    #[cold]
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<Instance<T>>> {
+        self.descriptor.poll_instance(&mut self.slow, cx)
     }
 }
 
@@ -116,7 +132,14 @@ impl<T: Singleton> Future for InstanceFuture<T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut self.get_mut().inner;
-        match this.descriptor.poll_instance(&mut this.slow, cx) {
+        // The fast path returns the handle itself: a `Result` holding a `SingletonError` would
+        // be returned through memory.
+        if this.slow.is_none() {
+            if let Some(instance) = this.descriptor.existing() {
+                return Poll::Ready(instance);
+            }
+        }
+        match this.poll_slow(cx) {
             Poll::Ready(Ok(instance)) => Poll::Ready(instance),
             Poll::Ready(Err(err)) => this.descriptor.fail_with(err),
             Poll::Pending => Poll::Pending,

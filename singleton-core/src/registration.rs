@@ -154,7 +154,7 @@ impl Descriptor {
     /// returns its handle in registers (a `Result` with a `SingletonError` in it is returned
     /// through memory, which measured 3× slower).
     #[inline(always)]
-    fn existing<T: Singleton>(&'static self) -> Option<Instance<T>> {
+    pub(crate) fn existing<T: Singleton>(&'static self) -> Option<Instance<T>> {
         // One relaxed load while no factory runs and no test scope is in use anywhere.
         if context::watched() {
             return self.existing_watched();
@@ -277,7 +277,7 @@ impl Descriptor {
     #[inline]
     pub(crate) fn poll_instance<T: Singleton>(
         &'static self,
-        slow: &mut Option<SlowGet>,
+        slow: &mut Option<Box<SlowGet>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Instance<T>>> {
         if slow.is_none() {
@@ -293,9 +293,9 @@ impl Descriptor {
                 Some(scope) => scope.entry_for(self),
                 None => Arc::clone(self.entry()),
             };
-            *slow = Some(SlowGet { get: AsyncGet::new(entry, make), scope });
+            *slow = Some(Box::new(SlowGet { get: AsyncGet::new(entry, make), scope }));
         }
-        let SlowGet { get, scope } = slow.as_mut().expect("set above");
+        let SlowGet { get, scope } = &mut **slow.as_mut().expect("set above");
         match get.poll_get(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(result)) => {
