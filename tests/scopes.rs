@@ -296,3 +296,31 @@ fn the_service_factory_ran_once_per_scope_and_once_globally() {
     });
     assert_eq!(SERVICE_CALLS.load(SeqCst), before + 1);
 }
+
+#[test]
+fn a_run_async_future_that_outlives_its_scope_keeps_the_scope_until_it_is_dropped() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    #[singleton(name = "outlived", factory = || Outlived)]
+    struct Outlived;
+    impl Drop for Outlived {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, SeqCst);
+        }
+    }
+    let scope = Scope::new();
+    scope.replace(Repo { kind: "kept".into() });
+    let mut future = Box::pin(scope.run_async(async {
+        let kind = Repo::instance().kind.clone();
+        let _ = Outlived::instance();
+        kind
+    }));
+    drop(scope);
+    // Still the scope's world while it is polled...
+    let kind = futures::executor::block_on(future.as_mut());
+    assert_eq!(kind, "kept");
+    assert_eq!(DROPS.load(SeqCst), 0, "the future still holds the scope");
+    // ...and its instances go when the future does.
+    drop(future);
+    assert_eq!(DROPS.load(SeqCst), 1);
+    assert!(!manager().has("outlived"));
+}

@@ -56,7 +56,9 @@ use crate::teardown::{self, Released};
 ///   themselves (`scope.run` in the thread, `scope.run_async` around the task's future).
 ///
 /// Dropping the scope drops what was made or replaced in it (dependents before what they use),
-/// unless a handle taken in it still holds an instance.
+/// unless a handle taken in it still holds an instance; a future from
+/// [`run_async`](Self::run_async) that is still alive keeps the scope's instances until it is
+/// dropped too.
 ///
 /// With no scope active anywhere, the typed accessors pay one relaxed atomic load for this
 /// feature.
@@ -228,10 +230,12 @@ impl fmt::Debug for Scope {
     }
 }
 
-impl Drop for Scope {
-    /// Lets go of what was made or replaced in the scope, dependents first.
+impl Drop for ScopeState {
+    /// Lets go of what was made or replaced in the scope, dependents first: when the [`Scope`]
+    /// and every future of its [`run_async`](Scope::run_async) are gone.
     fn drop(&mut self) {
-        let entries: Vec<Arc<Entry>> = lock(&self.state.entries).drain().map(|(_, e)| e).collect();
+        let entries: Vec<Arc<Entry>> =
+            self.entries.get_mut().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, e)| e).collect();
         crate::creation::abandon(&entries);
         let released = entries
             .iter()
