@@ -454,3 +454,19 @@ fn async_creations_are_counted_by_outcome_too() {
     assert!(timed.iter().any(|(labels, _)| labels.iter().any(|(_, v)| v == "metrics_async_ok")));
     assert!(!timed.iter().any(|(labels, _)| labels.iter().any(|(_, v)| v == "metrics_async_fails")));
 }
+
+#[test]
+fn a_run_time_name_that_is_itself_other_takes_no_series_of_its_own() {
+    let core = unlimited();
+    core.set("(other)", 1_u8).unwrap();
+    core.get::<u8>("(other)").unwrap();
+    for i in 0..100 {
+        core.set(&format!("own{i:03}"), i).unwrap();
+    }
+    let r = recorded(|| core.export_metrics());
+    // The 100 own series all went to other names: the name `(other)` took none of them.
+    let own =
+        r.series("singleton_accesses_total").into_iter().filter(|(l, _)| l[0].1.starts_with("own")).count();
+    assert_eq!(own, 100);
+    assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "(other)")]), Some(1));
+}

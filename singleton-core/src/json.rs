@@ -159,7 +159,7 @@ impl SingletonCore {
             Ok(request) => {
                 let operation = request.operation;
                 let name = request.name.clone();
-                CatchUnwind(std::pin::pin!(self.execute_async(request)))
+                CatchUnwind(std::pin::pin!(async { self.execute_async(request).await.map(result) }))
                     .await
                     .unwrap_or_else(|payload| Err(panicked(operation, name, payload.as_ref())))
             }
@@ -226,14 +226,13 @@ pub(crate) fn parse(input: &str) -> Parsed {
     Parsed { operation, correlation_id, request }
 }
 
-/// Runs `run` on `request`, turning a panic into `Err(Factory)` naming the request's singleton.
-pub(crate) fn run_caught(
-    request: Request,
-    run: impl FnOnce(Request) -> Result<Response>,
-) -> Result<Response> {
+/// Runs `run` on `request` and turns its response into the answer's `result`, turning a panic
+/// into `Err(Factory)` naming the request's singleton. The response is let go of inside the
+/// catch too: dropping the last handle to a replaced instance runs that value's `Drop`.
+pub(crate) fn run_caught(request: Request, run: impl FnOnce(Request) -> Result<Response>) -> Result<Value> {
     let operation = request.operation;
     let name = request.name.clone();
-    panic::catch_unwind(AssertUnwindSafe(|| run(request)))
+    panic::catch_unwind(AssertUnwindSafe(|| run(request).map(result)))
         .unwrap_or_else(|payload| Err(panicked(operation, name, payload.as_ref())))
 }
 
@@ -256,10 +255,10 @@ pub(crate) fn panicked(
 pub(crate) fn answer(
     operation: Option<SingletonOperation>,
     correlation_id: Option<&str>,
-    outcome: Result<Response>,
+    outcome: Result<Value>,
 ) -> String {
     let body = match outcome {
-        Ok(response) => Body::Ok(result(response)),
+        Ok(result) => Body::Ok(result),
         Err(err) => Body::Err(err),
     };
     serde_json::to_string(&Answer { operation, correlation_id, body }).unwrap_or_else(|err| {

@@ -167,7 +167,9 @@ struct Own {
 }
 
 impl CoreLabels {
-    /// The label of the run-time name `name`: its own while there is room, else `"(other)"`.
+    /// The label of the run-time name `name`: its own while there is room, else `"(other)"`. A
+    /// run-time name that is itself `"(other)"` is counted in that series from the start, so
+    /// that no series of a single name can be taken for the overflow.
     #[inline]
     pub(crate) fn label(&self, name: &str) -> Label {
         #[cfg(feature = "metrics")]
@@ -176,7 +178,7 @@ impl CoreLabels {
             if let Some(known) = own.names.get(name) {
                 return Label::from(std::sync::Arc::clone(known));
             }
-            if own.names.len() < RUN_TIME_LABELS {
+            if own.names.len() < RUN_TIME_LABELS && name != OTHER {
                 let name: std::sync::Arc<str> = name.into();
                 own.names.insert(std::sync::Arc::clone(&name));
                 return Label::from(name);

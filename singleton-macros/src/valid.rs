@@ -43,9 +43,27 @@ pub fn check<'a>(args: &Args, item: &'a Item) -> syn::Result<Target<'a>> {
             None
         }
     };
-    if let Some((_, _, generics)) = target {
+    if let Some((ident, _, generics)) = target {
         for err in check_generics(generics) {
             combine(&mut errors, err);
+        }
+        // The default name follows the runtime's rules too (an identifier can only break the
+        // length rule).
+        if args.name.is_none() {
+            let default = crate::case::snake_case(&ident.to_string());
+            if default.len() > 256 {
+                combine(
+                    &mut errors,
+                    syn::Error::new(
+                        ident.span(),
+                        format!(
+                            "this type's default name (its name in snake_case) is {} bytes, longer than \
+                             the 256 a singleton name may have: give a shorter one with `name = \"...\"`",
+                            default.len()
+                        ),
+                    ),
+                );
+            }
         }
     }
     match (errors, target) {
