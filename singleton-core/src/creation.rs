@@ -168,6 +168,15 @@ struct Finishing {
 }
 
 impl Finishing {
+    /// How long the creation has run so far.
+    fn took(&self) -> Duration {
+        graph()
+            .running
+            .get(&self.k)
+            .filter(|r| r.id == self.id)
+            .map_or(Duration::ZERO, |r| r.started.elapsed())
+    }
+
     /// Ends it now, under the caller's lock; returns who to wake.
     fn finish(self, g: &mut Graph) -> Vec<Waker> {
         let wakers = g.finish(self.k, self.id);
@@ -535,8 +544,7 @@ where
         drop(future);
         // From here the creation ends even if something below panics.
         let finishing = Finishing { k, id };
-        let took =
-            graph().running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
+        let took = finishing.took();
         let metric = if value.is_ok() { Outcome::Ok } else { Outcome::Error };
         let result = match value {
             // Stored before the creation ends, so a waiter that wakes finds it.
@@ -552,8 +560,31 @@ where
             Ok(_) => self.entry.slot.get(true).map(Ok),
             Err(err) => Some(Err(share(&self.entry.name, err))),
         };
+        self.end(finishing, for_starter, metric, took);
+        log_outcome(&self.entry, &result, took);
+        Poll::Ready(Ok(result))
+    }
+
+    /// Ends the creation this caller drove: stores `for_starter` for the caller that started it
+    /// (if that caller is still waiting and is not this one; else lets go of it with no lock
+    /// held), removes this caller's registration, wakes the others, and then records the metric.
+    fn end(
+        &mut self,
+        finishing: Finishing,
+        for_starter: Option<Result<Ref>>,
+        metric: Outcome,
+        took: Duration,
+    ) {
+        let k = finishing.k;
         let mut g = graph();
-        let unclaimed = self.tell_starter(&mut g, k, id, for_starter);
+        let starter = g.running.get(&k).filter(|r| r.id == finishing.id).and_then(|r| r.starter);
+        let unclaimed = match (starter, for_starter) {
+            (Some(starter), Some(outcome)) if Some(starter) != self.waiter => {
+                g.outcomes.insert(starter, outcome);
+                None
+            }
+            (_, outcome) => outcome,
+        };
         let wakers = finishing.finish(&mut g);
         self.leave(&mut g, k);
         drop(g);
@@ -561,28 +592,6 @@ where
         wake_all(wakers);
         // The recorder is called with no lock held, after the creation ended.
         crate::metrics::creation(&self.entry, metric, took);
-        log_outcome(&self.entry, &result, took);
-        Poll::Ready(Ok(result))
-    }
-
-    /// Stores `outcome` for the caller that started creation `id`, if that caller is still
-    /// waiting for it and is not this one; otherwise gives it back, to be let go of with no lock
-    /// held.
-    fn tell_starter(
-        &self,
-        g: &mut Graph,
-        k: Key,
-        id: u64,
-        outcome: Option<Result<Ref>>,
-    ) -> Option<Result<Ref>> {
-        let starter = g.running.get(&k).filter(|r| r.id == id).and_then(|r| r.starter);
-        match (starter, outcome) {
-            (Some(starter), Some(outcome)) if Some(starter) != self.waiter => {
-                g.outcomes.insert(starter, outcome);
-                None
-            }
-            (_, outcome) => outcome,
-        }
     }
 
     /// The factory (or a poll of its future) panicked: nothing is stored, the next caller starts
@@ -603,19 +612,12 @@ where
             Some(err) => share(&self.entry.name, err),
             None => SingletonError::Factory {
                 name: self.entry.name.to_string(),
-                source: format!("the factory panicked: {}", panic_message(payload.as_ref())).into(),
+                source: format!("the factory panicked: {}", crate::error::panic_message(payload.as_ref()))
+                    .into(),
             },
         };
-        let mut g = graph();
-        let took = g.running.get(&k).filter(|r| r.id == id).map_or(Duration::ZERO, |r| r.started.elapsed());
-        let unclaimed = self.tell_starter(&mut g, k, id, Some(Err(for_starter)));
-        let wakers = finishing.finish(&mut g);
-        self.leave(&mut g, k);
-        drop(g);
-        forget_outcome(unclaimed);
-        wake_all(wakers);
-        // The recorder is called with no lock held.
-        crate::metrics::creation(&self.entry, outcome, took);
+        let took = finishing.took();
+        self.end(finishing, Some(Err(for_starter)), outcome, took);
         match err {
             Some(err) => {
                 tracing::warn!(singleton = &*self.entry.name, error = %err, "singleton creation failed");
@@ -710,15 +712,6 @@ impl Wake for Notify {
             waker.wake();
         }
     }
-}
-
-/// What a panic says, if it says it with a string.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic with a payload that is not a string")
 }
 
 /// A copy of a creation's error for another caller: a cycle as it is, any other error as a

@@ -144,6 +144,15 @@ fn subject(name: Option<&str>) -> String {
     }
 }
 
+/// What a caught panic says, when it says it with a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic with a payload that is not a string")
+}
+
 impl SingletonError {
     /// The name of the singleton this error is about, where there is one.
     ///

@@ -141,7 +141,7 @@ impl<T: Singleton> Future for InstanceFuture<T> {
         }
         match this.poll_slow(cx) {
             Poll::Ready(Ok(instance)) => Poll::Ready(instance),
-            Poll::Ready(Err(err)) => this.descriptor.fail_with(err),
+            Poll::Ready(Err(err)) => this.descriptor.fail(err),
             Poll::Pending => Poll::Pending,
         }
     }

@@ -242,11 +242,7 @@ pub(crate) fn panicked(
     name: Option<String>,
     payload: &(dyn Any + Send),
 ) -> SingletonError {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic with a payload that is not a string");
+    let message = crate::error::panic_message(payload);
     let name = name.filter(|_| operation.takes_name()).unwrap_or_else(|| "all singletons".to_owned());
     SingletonError::Factory { name, source: format!("panicked during `{operation}`: {message}").into() }
 }

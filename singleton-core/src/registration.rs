@@ -243,9 +243,10 @@ impl Descriptor {
         }
     }
 
+    /// Panics with the singleton's name and the cause (from an `instance()` that failed).
     #[cold]
     #[track_caller]
-    fn fail(&self, err: SingletonError) -> ! {
+    pub(crate) fn fail(&self, err: SingletonError) -> ! {
         let message = format!("singleton `{}` ({}): {err}", self.name, (self.type_name)());
         match err {
             // Inside another singleton's factory: let that creation report the cycle.
@@ -307,13 +308,6 @@ impl Descriptor {
             }
             Poll::Ready(Err(Detached)) => unreachable!("a #[singleton] type's entry is never detached"),
         }
-    }
-
-    /// Panics with the singleton's name and the cause (from an `instance()` that failed).
-    #[cold]
-    #[track_caller]
-    pub(crate) fn fail_with(&self, err: SingletonError) -> ! {
-        self.fail(err)
     }
 
     /// The current instance, without counting an access.

@@ -25,11 +25,7 @@ pub(crate) fn release(all: Vec<Released>) -> usize {
     for released in order(all) {
         let Released { name, retired, .. } = released;
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(retired))) {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let message = crate::error::panic_message(payload.as_ref());
             tracing::error!(singleton = &*name, panic = %message, "dropping the singleton panicked");
         }
     }
