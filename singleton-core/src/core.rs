@@ -18,7 +18,7 @@ use crate::names::{Guard, Named, Names, NamesWriter};
 use crate::node::Ref;
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
-use crate::registration::{Descriptor, Factory, Registration};
+use crate::registration::{Descriptor, Registration};
 use crate::stats::{Row, Stats};
 use crate::teardown::{self, Released};
 use crate::{
@@ -322,24 +322,34 @@ impl SingletonCore {
     /// The live instance under `name`, creating a registered one with its factory.
     #[inline]
     fn get_live(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Ref>> {
+        match self.find(name, want)? {
+            Found::Live(live) => Ok(live),
+            Found::Make(entry) => creation::get_or_make(&entry).map(Some),
+        }
+    }
+
+    /// The first step of GET, sync or async: the live instance under `name` (or none), or the
+    /// `#[singleton]` type's entry to create it in.
+    #[inline]
+    fn find(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Found> {
         self.admit(SingletonOperation::Get, name)?;
         context::record_dependency(name);
         let entry = match self.read().get(name) {
-            None => return Ok(None),
+            None => return Ok(Found::Live(None)),
             Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
             // The common case takes its handle while the map is loaded, cloning no `Arc`.
             Some(Named::One(entry)) => match entry.slot.get(true) {
-                Some(live) => return Ok(Some(live)),
+                Some(live) => return Ok(Found::Live(Some(live))),
                 None => Arc::clone(entry),
             },
         };
         if entry.registration.is_none() {
-            return Ok(None);
+            return Ok(Found::Live(None));
         }
         if let Some((type_id, type_name)) = want {
             entry.check_type(type_id, type_name)?;
         }
-        creation::get_or_make(&entry).map(Some)
+        Ok(Found::Make(entry))
     }
 
     /// GET: the instance stored under `name` (access count + 1). A `#[singleton]` type of that
@@ -503,31 +513,10 @@ impl SingletonCore {
 
     /// The live instance under `name`, creating a registered one with its factory, sync or async.
     async fn get_live_async(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Option<Ref>> {
-        self.admit(SingletonOperation::Get, name)?;
-        context::record_dependency(name);
-        let Some(entry) = self.lookup(name)? else {
-            return Ok(None);
-        };
-        if let Some(live) = entry.slot.get(true) {
-            return Ok(Some(live));
+        match self.find(name, want)? {
+            Found::Live(live) => Ok(live),
+            Found::Make(entry) => creation::get_or_make_async(entry).await.map(Some),
         }
-        let Some(registration) = entry.registration else {
-            return Ok(None);
-        };
-        if let Some((type_id, type_name)) = want {
-            entry.check_type(type_id, type_name)?;
-        }
-        let live = match registration.factory {
-            Factory::Sync(_) => creation::get_or_make(&entry)?,
-            Factory::Async(make) => {
-                let mut get = AsyncGet::new(entry, make);
-                match std::future::poll_fn(|cx| get.poll_get(cx)).await {
-                    Ok(result) => result?,
-                    Err(Detached) => unreachable!("a #[singleton] type's entry is never detached"),
-                }
-            }
-        };
-        Ok(Some(live))
     }
 
     /// [`execute`](Self::execute) from async code: a `get` of an async `#[singleton]` that has no
@@ -1152,6 +1141,14 @@ impl SingletonCore {
             SingletonOperation::Reset => Response::Bool(self.try_reset()?),
         })
     }
+}
+
+/// What the first step of GET found.
+enum Found {
+    /// The live instance, or `None` when the name has none and no factory.
+    Live(Option<Ref>),
+    /// A `#[singleton]` type's entry with no instance: its factory makes one.
+    Make(Arc<Entry>),
 }
 
 /// Runs [`SingletonCore::forget_if_empty`] when a creation did not succeed, including when its

@@ -46,6 +46,7 @@ use once_cell::sync::Lazy;
 use crate::entry::{Entry, SingletonValue};
 use crate::metrics::Outcome;
 use crate::node::Ref;
+use crate::registration::Factory;
 use crate::{BoxError, Result, SingletonError};
 
 use crate::context::{self, key, InFactory, Key};
@@ -281,6 +282,20 @@ pub(crate) fn get_or_make(entry: &Arc<Entry>) -> Result<Ref> {
     match get_or_create(entry, create) {
         Ok(result) => result,
         Err(_) => unreachable!("a #[singleton] type's entry is never detached"),
+    }
+}
+
+/// [`get_or_make`] from async code: an async type's factory is awaited, or its creation in
+/// progress joined.
+pub(crate) async fn get_or_make_async(entry: Arc<Entry>) -> Result<Ref> {
+    let registration = entry.registration.expect("only a #[singleton] type's entry has a factory");
+    let Factory::Async(make) = registration.factory else {
+        return get_or_make(&entry);
+    };
+    let mut get = AsyncGet::new(entry, make);
+    match std::future::poll_fn(|cx| get.poll_get(cx)).await {
+        Ok(result) => result,
+        Err(Detached) => unreachable!("a #[singleton] type's entry is never detached"),
     }
 }
 

@@ -478,17 +478,10 @@ impl Registered {
     /// [`create`](Self::create) from async code: an async type's factory is awaited.
     pub(crate) async fn create_async(&self) -> Result<Option<Duration>> {
         let entry = self.0.entry();
-        let Factory::Async(make) = self.0.factory else {
-            return self.create();
-        };
         if entry.slot.is_some() {
             return Ok(None);
         }
-        let mut get = AsyncGet::new(Arc::clone(entry), make);
-        let live = match std::future::poll_fn(|cx| get.poll_get(cx)).await {
-            Ok(result) => result?,
-            Err(Detached) => unreachable!("a #[singleton] type's entry is never detached"),
-        };
+        let live = creation::get_or_make_async(Arc::clone(entry)).await?;
         let made = live.meta().init_duration;
         live.release_uncounted();
         Ok(made)
