@@ -247,38 +247,18 @@ impl SingletonCore {
     /// Checks the name, then takes a rate-limit slot, then logs the operation.
     #[inline]
     fn admit(&self, operation: SingletonOperation, name: &str) -> Result<()> {
-        debug_assert!(operation.takes_name());
-        validate_name(name)?;
-        self.take_slot(operation, Some(name))
+        self.gate(operation, Some(name)).map_err(|denied| denied.into_error(operation, Some(name)))
     }
 
-    /// Takes a rate-limit slot for an operation on all singletons, then logs it.
-    fn admit_all(&self, operation: SingletonOperation) -> Result<()> {
-        debug_assert!(!operation.takes_name());
-        self.take_slot(operation, None)
-    }
-
-    /// Takes a rate-limit slot for `operation` on `name` (`None`: on all singletons).
+    /// Checks the name (`None`: the operation is on all singletons), then takes a rate-limit slot,
+    /// then logs the operation. A refusal is [`Denied::Refused`], which carries only the wait: the
+    /// methods that answer `false` or `0` drop it, building no error and allocating nothing.
     #[inline]
-    fn take_slot(&self, operation: SingletonOperation, name: Option<&str>) -> Result<()> {
-        self.slot(operation, name).map_err(|retry_after| SingletonError::RateLimited {
-            operation: operation.as_str(),
-            name: name.map(str::to_owned),
-            retry_after,
-        })
-    }
-
-    /// [`admit`](Self::admit) (or [`admit_all`](Self::admit_all), for `None`) answering only yes
-    /// or no: what the methods that answer `false` or `0` use, so that a refusal builds no error
-    /// and allocates nothing.
-    #[inline]
-    fn admitted(&self, operation: SingletonOperation, name: Option<&str>) -> bool {
-        name.is_none_or(|name| validate_name(name).is_ok()) && self.slot(operation, name).is_ok()
-    }
-
-    /// Takes a rate-limit slot, logging the operation, or says how long until one frees.
-    #[inline]
-    fn slot(&self, operation: SingletonOperation, name: Option<&str>) -> std::result::Result<(), Duration> {
+    fn gate(&self, operation: SingletonOperation, name: Option<&str>) -> std::result::Result<(), Denied> {
+        debug_assert_eq!(operation.takes_name(), name.is_some());
+        if let Some(name) = name {
+            validate_name(name)?;
+        }
         match self.limiter.try_acquire() {
             Ok(()) => {
                 tracing::debug!(operation = operation.as_str(), singleton = name, "singleton operation");
@@ -292,7 +272,7 @@ impl SingletonCore {
                     retry_after_ms = retry_after.as_secs_f64() * 1e3,
                     "singleton operation refused by the rate limit"
                 );
-                Err(retry_after)
+                Err(Denied::Refused(retry_after))
             }
         }
     }
@@ -779,20 +759,16 @@ impl SingletonCore {
     }
 
     fn has_as(&self, operation: SingletonOperation, name: &str) -> bool {
-        self.admitted(operation, Some(name)) && self.has_admitted(name).unwrap_or(false)
+        self.try_has(operation, name).unwrap_or(false)
     }
 
     /// HAS that says why it could not answer: what `execute` runs.
-    fn try_has(&self, operation: SingletonOperation, name: &str) -> Result<bool> {
-        self.admit(operation, name)?;
-        self.has_admitted(name)
-    }
-
-    fn has_admitted(&self, name: &str) -> Result<bool> {
+    fn try_has(&self, operation: SingletonOperation, name: &str) -> std::result::Result<bool, Denied> {
+        self.gate(operation, Some(name))?;
         match self.read().get(name) {
             None => Ok(false),
             Some(Named::One(entry)) => Ok(entry.slot.is_some()),
-            Some(Named::Ambiguous(all)) => Err(duplicate(name, all)),
+            Some(Named::Ambiguous(all)) => Err(duplicate(name, all).into()),
         }
     }
 
@@ -813,20 +789,16 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn delete(&self, name: &str) -> bool {
-        self.admitted(SingletonOperation::Delete, Some(name)) && self.delete_admitted(name).unwrap_or(false)
+        self.try_delete(name).unwrap_or(false)
     }
 
     /// DELETE that says why it could not answer: what `execute` runs.
-    fn try_delete(&self, name: &str) -> Result<bool> {
-        self.admit(SingletonOperation::Delete, name)?;
-        self.delete_admitted(name)
-    }
-
-    fn delete_admitted(&self, name: &str) -> Result<bool> {
+    fn try_delete(&self, name: &str) -> std::result::Result<bool, Denied> {
+        self.gate(SingletonOperation::Delete, Some(name))?;
         let mut names = self.write();
         let entry = match names.get(name) {
             None => return Ok(false),
-            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
+            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all).into()),
             Some(Named::One(entry)) => entry,
         };
         let entry = Arc::clone(entry);
@@ -877,16 +849,12 @@ impl SingletonCore {
     }
 
     fn clear_as(&self, operation: SingletonOperation) -> usize {
-        if self.admitted(operation, None) {
-            self.release_all()
-        } else {
-            0
-        }
+        self.try_clear(operation).unwrap_or(0)
     }
 
     /// CLEAR that says why it could not answer: what `execute` runs.
-    fn try_clear(&self, operation: SingletonOperation) -> Result<usize> {
-        self.admit_all(operation)?;
+    fn try_clear(&self, operation: SingletonOperation) -> std::result::Result<usize, Denied> {
+        self.gate(operation, None)?;
         Ok(self.release_all())
     }
 
@@ -950,7 +918,8 @@ impl SingletonCore {
     ///
     /// `RateLimited`.
     pub fn stats(&self) -> Result<Stats> {
-        self.admit_all(SingletonOperation::GetStats)?;
+        let op = SingletonOperation::GetStats;
+        self.gate(op, None).map_err(|denied| denied.into_error(op, None))?;
         let mut rows = Vec::new();
         let mut add = |name: &str, named: &Named| match named {
             Named::One(entry) => rows.extend(row(name, entry)),
@@ -1067,16 +1036,12 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        let admitted = self.admitted(SingletonOperation::Reset, None);
-        if admitted {
-            self.limiter.reset();
-        }
-        admitted
+        self.try_reset().is_ok()
     }
 
     /// RESET that says why it could not: what `execute` runs.
-    fn try_reset(&self) -> Result<bool> {
-        self.admit_all(SingletonOperation::Reset)?;
+    fn try_reset(&self) -> std::result::Result<bool, Denied> {
+        self.gate(SingletonOperation::Reset, None)?;
         self.limiter.reset();
         Ok(true)
     }
@@ -1123,6 +1088,7 @@ impl SingletonCore {
         }
         // Read only by the operations that take a name, which have one.
         let name = request.name.as_deref().unwrap_or_default();
+        let deny = |denied: Denied| denied.into_error(op, op.takes_name().then_some(name));
         Ok(match op {
             SingletonOperation::Get => {
                 Response::Value(self.get_live(name, None)?.map(|live| AnyInstance::new(live, name)))
@@ -1134,12 +1100,42 @@ impl SingletonCore {
                 self.set_value(name, value)?;
                 Response::Stored
             }
-            SingletonOperation::Has | SingletonOperation::Exists => Response::Bool(self.try_has(op, name)?),
-            SingletonOperation::Delete => Response::Bool(self.try_delete(name)?),
-            SingletonOperation::Clear | SingletonOperation::ResetAll => Response::Count(self.try_clear(op)?),
+            SingletonOperation::Has | SingletonOperation::Exists => {
+                Response::Bool(self.try_has(op, name).map_err(deny)?)
+            }
+            SingletonOperation::Delete => Response::Bool(self.try_delete(name).map_err(deny)?),
+            SingletonOperation::Clear | SingletonOperation::ResetAll => {
+                Response::Count(self.try_clear(op).map_err(deny)?)
+            }
             SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
-            SingletonOperation::Reset => Response::Bool(self.try_reset()?),
+            SingletonOperation::Reset => Response::Bool(self.try_reset().map_err(deny)?),
         })
+    }
+}
+
+/// Why an operation did not run: an error, or a refusal by the rate limit, which carries only the
+/// wait until a slot frees (made into [`SingletonError::RateLimited`] only where it is returned).
+enum Denied {
+    Refused(Duration),
+    Error(SingletonError),
+}
+
+impl From<SingletonError> for Denied {
+    fn from(err: SingletonError) -> Self {
+        Denied::Error(err)
+    }
+}
+
+impl Denied {
+    fn into_error(self, operation: SingletonOperation, name: Option<&str>) -> SingletonError {
+        match self {
+            Denied::Refused(retry_after) => SingletonError::RateLimited {
+                operation: operation.as_str(),
+                name: name.map(str::to_owned),
+                retry_after,
+            },
+            Denied::Error(err) => err,
+        }
     }
 }
 
