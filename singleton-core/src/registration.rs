@@ -180,9 +180,15 @@ impl Descriptor {
     #[inline(never)]
     fn existing_watched<T: Singleton>(&'static self) -> Option<Instance<T>> {
         context::record_dependency(self.name);
+        Self::typed(self.here().0.slot.get(true)?)
+    }
+
+    /// This type's entry for the calling code: in the thread's test scope, if it is in one, else
+    /// in the global core.
+    fn here(&'static self) -> (Arc<Entry>, Option<Arc<ScopeState>>) {
         match context::scope() {
-            Some(scope) => Self::typed(scope.entry_for(self).slot.get(true)?),
-            None => Self::typed(self.entry().slot.get(true)?),
+            Some(scope) => (scope.entry_for(self), Some(scope)),
+            None => (Arc::clone(self.entry()), None),
         }
     }
 
@@ -199,14 +205,11 @@ impl Descriptor {
     #[cold]
     #[inline(never)]
     fn create<T: Singleton>(&'static self) -> Result<Instance<T>> {
-        let live = match context::scope() {
-            Some(scope) => {
-                let live = creation::get_or_make(&scope.entry_for(self))?;
-                scope.note(self.name);
-                live
-            }
-            None => creation::get_or_make(self.entry())?,
-        };
+        let (entry, scope) = self.here();
+        let live = creation::get_or_make(&entry)?;
+        if let Some(scope) = scope {
+            scope.note(self.name);
+        }
         Instance::from_ref(live, self.name)
     }
 
@@ -289,11 +292,7 @@ impl Descriptor {
                 // A sync type asked for from async code: its factory runs here.
                 return Poll::Ready(self.create());
             };
-            let scope = context::scope();
-            let entry = match &scope {
-                Some(scope) => scope.entry_for(self),
-                None => Arc::clone(self.entry()),
-            };
+            let (entry, scope) = self.here();
             *slow = Some(Box::new(SlowGet { get: AsyncGet::new(entry, make), scope }));
         }
         let SlowGet { get, scope } = &mut **slow.as_mut().expect("set above");
