@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::startup::short_type;
+
 /// The singletons of a core and what their factories asked for: what
 /// [`graph()`](crate::graph) and [`SingletonCore::graph`](crate::SingletonCore::graph) return.
 ///
@@ -151,13 +153,6 @@ fn quote(s: &str) -> String {
 /// A DOT label: as [`quote`], but keeping the `\n` line breaks it was given.
 fn quote_label(s: &str) -> String {
     quote(s).replace("\\\\n", "\\n")
-}
-
-/// `my_crate::config::Config` → `Config`.
-fn short_type(full: &str) -> &str {
-    let head = full.split('<').next().unwrap_or(full);
-    let start = head.rfind("::").map_or(0, |i| i + 2);
-    &full[start..]
 }
 
 #[cfg(test)]

@@ -47,10 +47,10 @@ pub fn init_eager() -> Result<EagerReport, EagerError> {
 /// Creates every `#[singleton(eager)]` type that has no instance yet, sync and async, and reports
 /// each one's outcome and time, in name order, with the wall time of the whole.
 ///
-/// The sync factories run first, one after another, on the calling task; then the async
-/// factories run **concurrently** on it (no runtime is needed to spawn them), so independent ones
-/// overlap: three that each wait 200 ms take about 200 ms together, not 600. A failure does not
-/// stop the others.
+/// Every factory runs on the calling task (no runtime is needed to spawn anything): each sync one
+/// to completion when its turn comes, in name order, and the async ones **concurrently**, so
+/// independent ones overlap: three that each wait 200 ms take about 200 ms together, not 600. A
+/// failure does not stop the others.
 ///
 /// # Errors
 ///
@@ -85,24 +85,18 @@ pub fn init_eager() -> Result<EagerReport, EagerError> {
 pub async fn init_eager_async() -> Result<EagerReport, EagerError> {
     let started = Instant::now();
     let eager: Vec<Registered> = registered().into_iter().filter(Registered::is_eager).collect();
-    let mut results: Vec<Option<Result<Option<Duration>, SingletonError>>> =
-        eager.iter().map(|r| (!r.is_async()).then(|| r.create())).collect();
-    let waiting: Vec<usize> = (0..eager.len()).filter(|&i| results[i].is_none()).collect();
-    let futures = waiting
+    // A sync one's factory runs within its future's first poll.
+    let creations = eager
         .iter()
-        .map(|&i| {
-            let registered = eager[i];
+        .map(|&registered| {
             Box::pin(async move { registered.create_async().await })
                 as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>
         })
         .collect();
-    for (i, result) in waiting.into_iter().zip(join_all(futures).await) {
-        results[i] = Some(result);
-    }
     let outcomes = eager
         .into_iter()
-        .zip(results)
-        .map(|(registered, result)| EagerOutcome { registered, result: result.expect("every one ran") })
+        .zip(join_all(creations).await)
+        .map(|(registered, result)| EagerOutcome { registered, result })
         .collect();
     EagerReport { outcomes, wall: started.elapsed() }.into_result()
 }
@@ -476,7 +470,7 @@ fn deps(names: &[String]) -> String {
 }
 
 /// `my_crate::config::Config` → `Config` (generic arguments kept whole).
-fn short_type(full: &str) -> &str {
+pub(crate) fn short_type(full: &str) -> &str {
     let head = full.split('<').next().unwrap_or(full);
     let start = head.rfind("::").map_or(0, |i| i + 2);
     &full[start..]
