@@ -62,9 +62,6 @@ use crate::{
 /// ```
 pub const MAX_JSON_REQUEST_BYTES: usize = 1 << 20;
 
-/// Operation strings longer than this are cut in error messages.
-const SHOWN: usize = 64;
-
 impl SingletonCore {
     /// Runs one admin operation given as JSON and answers in JSON; never panics.
     ///
@@ -367,7 +364,7 @@ impl Raw {
             None => return Err(bad("missing field `operation`")),
             Some(Value::String(op)) => op
                 .parse::<SingletonOperation>()
-                .map_err(|_| SingletonError::UnknownOperation { operation: cut(&op) })?,
+                .map_err(|_| SingletonError::UnknownOperation { operation: crate::name::shorten(&op) })?,
             Some(other) => return Err(wrong_type("operation", &other)),
         };
         let name = optional_string("name", self.name)?;
@@ -398,18 +395,6 @@ fn wrong_type(field: &str, found: &Value) -> SingletonError {
         Value::Object(_) => "an object",
     };
     bad(format!("field `{field}` must be a string, not {found}"))
-}
-
-/// An operation string as an error shows it: long ones are cut.
-fn cut(s: &str) -> String {
-    if s.len() <= SHOWN {
-        return s.to_owned();
-    }
-    let mut end = SHOWN;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &s[..end], s.len())
 }
 
 /// Reads a request object into a [`Raw`], keeping what it read even if a later part fails.

@@ -117,8 +117,9 @@ fn is_format(c: char) -> bool {
     FORMAT.get(i).is_some_and(|&(first, _)| first <= c)
 }
 
-/// The name as an error shows it: long names are cut so that a log line stays readable.
-fn shorten(name: &str) -> String {
+/// A name (or an operation string) as an error shows it: long ones are cut so that a log line
+/// stays readable.
+pub(crate) fn shorten(name: &str) -> String {
     const SHOWN: usize = 64;
     if name.len() <= SHOWN {
         return name.to_owned();
