@@ -20,7 +20,7 @@ use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
 use crate::registration::{Descriptor, Registration};
 use crate::stats::{Row, Stats};
-use crate::teardown::{self, Released};
+use crate::teardown::{self, take, Released};
 use crate::{
     context, creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation,
 };
@@ -1161,14 +1161,6 @@ impl Drop for ForgetIfEmpty<'_> {
             self.core.forget_if_empty(self.name, entry);
         }
     }
-}
-
-/// Takes the instance out of `entry`, with the edges its factory recorded.
-fn take(entry: &Entry) -> Option<Released> {
-    let retired = entry.slot.swap(None)?;
-    let dependencies = entry.dependencies();
-    entry.clear_dependencies();
-    Some(Released { name: entry.name.clone(), dependencies, retired })
 }
 
 fn row(name: &str, entry: &Entry) -> Option<Row> {

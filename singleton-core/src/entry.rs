@@ -160,7 +160,7 @@ impl Entry {
         Self { scoped: true, ..Self::new(registration.name, Some(registration)) }
     }
 
-    fn deps(&self) -> MutexGuard<'_, Vec<Box<str>>> {
+    pub(crate) fn deps(&self) -> MutexGuard<'_, Vec<Box<str>>> {
         self.dependencies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -174,8 +174,7 @@ impl Entry {
 
     /// Forgets the edges: the instance is being made again, or is gone.
     pub(crate) fn clear_dependencies(&self) {
-        let old = std::mem::take(&mut *self.deps());
-        drop(old);
+        self.deps().clear();
     }
 
     /// The names this entry's factory asked for.

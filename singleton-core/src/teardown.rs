@@ -4,13 +4,21 @@
 use std::collections::{BinaryHeap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::entry::Entry;
 use crate::node::Retired;
 
 /// One instance taken out of its entry, with what its factory asked for.
 pub(crate) struct Released {
     pub(crate) name: Box<str>,
-    pub(crate) dependencies: Vec<String>,
+    pub(crate) dependencies: Vec<Box<str>>,
     pub(crate) retired: Retired,
+}
+
+/// Takes the instance out of `entry`, with the edges its factory recorded (which go with it).
+pub(crate) fn take(entry: &Entry) -> Option<Released> {
+    let retired = entry.slot.swap(None)?;
+    let dependencies = std::mem::take(&mut *entry.deps());
+    Some(Released { name: entry.name.clone(), dependencies, retired })
 }
 
 /// Lets go of every instance (its value is dropped here unless a handle still holds it), in
@@ -41,7 +49,7 @@ fn order(all: Vec<Released>) -> Vec<Released> {
     let mut held = vec![0_usize; n];
     for (i, r) in all.iter().enumerate() {
         for dep in &r.dependencies {
-            if let Some(&j) = index.get(dep.as_str()) {
+            if let Some(&j) = index.get(&**dep) {
                 if j != i && !needs[i].contains(&j) {
                     needs[i].push(j);
                     held[j] += 1;

@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 use crate::context::InScope;
 use crate::entry::{Entry, SingletonValue};
 use crate::registration::{Descriptor, Singleton};
-use crate::teardown::{self, Released};
+use crate::teardown;
 
 /// A world of `#[singleton]` instances of its own, for a test.
 ///
@@ -237,16 +237,7 @@ impl Drop for ScopeState {
         let entries: Vec<Arc<Entry>> =
             self.entries.get_mut().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, e)| e).collect();
         crate::creation::abandon(&entries);
-        let released = entries
-            .iter()
-            .filter_map(|e| {
-                let retired = e.slot.swap(None)?;
-                let dependencies = e.dependencies();
-                e.clear_dependencies();
-                Some(Released { name: e.name.clone(), dependencies, retired })
-            })
-            .collect();
-        teardown::release(released);
+        teardown::release(entries.iter().filter_map(|e| teardown::take(e)).collect());
     }
 }
 
