@@ -3,7 +3,7 @@
 use crate::{Result, SingletonError};
 
 /// The longest name, in bytes, that a singleton may have.
-pub const MAX_NAME_LEN: usize = 256;
+pub use singleton_names::MAX_NAME_LEN;
 
 /// Checks `name` against the naming rules, and says which one it breaks:
 ///
@@ -54,67 +54,12 @@ pub fn validate_name(name: &str) -> Result<()> {
             return Ok(());
         }
     }
-    match problem(name) {
+    // The rules themselves are shared with the `#[singleton]` attribute, which checks
+    // `name = "..."` at compile time.
+    match singleton_names::problem(name) {
         None => Ok(()),
-        Some(reason) => Err(SingletonError::InvalidName { name: shorten(name), reason }),
+        Some(problem) => Err(SingletonError::InvalidName { name: shorten(name), reason: problem.reason() }),
     }
-}
-
-/// What is wrong with `name`, if anything: the rules of [`validate_name`], for any string.
-fn problem(name: &str) -> Option<&'static str> {
-    Some(if name.is_empty() {
-        "the name is empty"
-    } else if name.trim().is_empty() {
-        "the name is only whitespace"
-    } else if name.starts_with(char::is_whitespace) {
-        "the name starts with whitespace"
-    } else if name.ends_with(char::is_whitespace) {
-        "the name ends with whitespace"
-    } else if name.len() > MAX_NAME_LEN {
-        "the name is longer than 256 bytes"
-    } else if name.chars().any(char::is_control) {
-        "the name holds a control character"
-    } else if name.chars().any(is_format) {
-        "the name holds an invisible format character (a zero-width or bidirectional control)"
-    } else if name.contains(['\u{2028}', '\u{2029}']) {
-        "the name holds a line or paragraph separator"
-    } else {
-        return None;
-    })
-}
-
-/// The format characters (Unicode general category Cf) as sorted, disjoint inclusive ranges,
-/// from the Unicode Character Database 15.1 (`DerivedGeneralCategory.txt`). Twenty-one ranges
-/// do not justify a dependency; the macro crate checks `name = "..."` against the same list.
-const FORMAT: [(u32, u32); 21] = [
-    (0x00AD, 0x00AD),
-    (0x0600, 0x0605),
-    (0x061C, 0x061C),
-    (0x06DD, 0x06DD),
-    (0x070F, 0x070F),
-    (0x0890, 0x0891),
-    (0x08E2, 0x08E2),
-    (0x180E, 0x180E),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x2064),
-    (0x2066, 0x206F),
-    (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB),
-    (0x110BD, 0x110BD),
-    (0x110CD, 0x110CD),
-    (0x13430, 0x1343F),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0001, 0xE0001),
-    (0xE0020, 0xE007F),
-];
-
-/// `true` for a format character (category Cf).
-fn is_format(c: char) -> bool {
-    let c = u32::from(c);
-    let i = FORMAT.partition_point(|&(_, last)| last < c);
-    FORMAT.get(i).is_some_and(|&(first, _)| first <= c)
 }
 
 /// A name (or an operation string) as an error shows it: long ones are cut so that a log line
@@ -156,19 +101,6 @@ mod tests {
         }
         for ok in ["café", "キャッシュ", "*", "a\u{00AC}b"] {
             assert!(validate_name(ok).is_ok(), "{ok:?}");
-        }
-    }
-
-    #[test]
-    fn the_format_table_is_sorted_and_matches_its_edges() {
-        assert!(FORMAT.windows(2).all(|w| w[0].1 < w[1].0) && FORMAT.iter().all(|(a, b)| a <= b));
-        for &(first, last) in &FORMAT {
-            for c in [first, last] {
-                assert!(is_format(char::from_u32(c).unwrap()), "U+{c:04X}");
-            }
-            for c in [first - 1, last + 1] {
-                assert!(!char::from_u32(c).is_some_and(is_format), "U+{c:04X}");
-            }
         }
     }
 
