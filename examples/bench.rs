@@ -345,6 +345,7 @@ fn main() {
 
     let mut cases: Vec<Case<'_>> = Vec::new();
     for t in [1, 2] {
+        case!(cases, "typed", "T::with_instance(|t| ..)", t, Hot::with_instance(|h| h.value));
         case!(cases, "typed", "T::instance()", t, Hot::instance().value);
         case!(cases, "typed", "LazyLock deref", t, black_box(&LAZY).value);
         case!(cases, "typed", "LazyLock + shared AtomicU64", t, {

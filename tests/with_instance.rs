@@ -25,6 +25,8 @@ impl Drop for Borrowed {
 fn a_delete_inside_the_borrow_drops_the_instance_after_it() {
     // Another test here deletes in a loop: no window of the default limit may refuse this one.
     manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
+    // Made first, so that the borrow below is the handle-free one, not the creating call.
+    drop(Borrowed::instance());
     let dropped_before = DROPPED.load(SeqCst);
     let seen = Borrowed::with_instance(|b| {
         assert!(manager().delete("borrowed"), "f may delete its own singleton");
@@ -35,8 +37,9 @@ fn a_delete_inside_the_borrow_drops_the_instance_after_it() {
     assert!(seen);
     assert_eq!(DROPPED.load(SeqCst), dropped_before + 1, "dropped once the borrow ended");
     // The next call makes a fresh one.
-    assert!(Borrowed::with_instance(|b| b.alive));
-    assert_eq!(manager().stats().unwrap().access_counts["borrowed"], 1);
+    assert!(Borrowed::with_instance(|b| b.alive)); // made, with a handle
+    assert!(Borrowed::with_instance(|b| b.alive)); // borrowed
+    assert_eq!(manager().stats().unwrap().access_counts["borrowed"], 2);
 }
 
 #[singleton(name = "borrow_counted", factory = || BorrowCounted)]
@@ -78,4 +81,110 @@ fn borrows_race_deletes_from_another_thread_and_always_read_a_live_value() {
     stop.store(true, SeqCst);
     let deleted = deleter.join().unwrap();
     assert!(deleted > 0, "the deleter raced the borrows");
+}
+
+static HELD_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+#[singleton(name = "borrow_held", factory = || Held(vec![1, 2, 3]))]
+pub struct Held(Vec<u8>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD_DROPPED.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn a_delete_from_another_thread_waits_for_nothing_and_the_value_outlives_the_borrow() {
+    use std::sync::mpsc;
+    manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
+    let (inside_tx, inside_rx) = mpsc::channel();
+    let (deleted_tx, deleted_rx) = mpsc::channel::<()>();
+    drop(Held::instance()); // made first: the borrow below is the handle-free one
+    let borrower = thread::spawn(move || {
+        Held::with_instance(|h| {
+            inside_tx.send(()).unwrap();
+            deleted_rx.recv().unwrap();
+            // Deleted and released by the core while this borrow runs: still intact.
+            assert_eq!(HELD_DROPPED.load(SeqCst), 0);
+            h.0.iter().map(|&b| u32::from(b)).sum::<u32>()
+        })
+    });
+    inside_rx.recv().unwrap();
+    // The writer does not wait for the borrow to end.
+    assert!(manager().delete("borrow_held"));
+    assert_eq!(HELD_DROPPED.load(SeqCst), 0, "not dropped while borrowed");
+    deleted_tx.send(()).unwrap();
+    assert_eq!(borrower.join().unwrap(), 6);
+    assert_eq!(HELD_DROPPED.load(SeqCst), 1, "dropped when the borrow ended, by its thread");
+}
+
+static PANICKY_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+#[singleton(name = "borrow_panicky", factory = || Panicky)]
+pub struct Panicky;
+
+impl Drop for Panicky {
+    fn drop(&mut self) {
+        PANICKY_DROPPED.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn a_panic_in_f_ends_the_borrow() {
+    manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
+    drop(Panicky::instance());
+    let caught = std::panic::catch_unwind(|| Panicky::with_instance(|_| panic!("inside the borrow")));
+    assert!(caught.is_err());
+    // No mark is left behind: a delete now drops the value at once.
+    assert!(manager().delete("borrow_panicky"));
+    assert_eq!(PANICKY_DROPPED.load(SeqCst), 1);
+    // And the thread's borrows still work, nested too.
+    let depth = Panicky::with_instance(|_| Panicky::with_instance(|_| 2));
+    assert_eq!(depth, 2);
+}
+
+#[singleton(name = "borrow_nested", factory = || Nested)]
+pub struct Nested;
+
+fn nest(depth: u32) -> u32 {
+    if depth == 0 {
+        return 0;
+    }
+    Nested::with_instance(|_| 1 + nest(depth - 1))
+}
+
+#[test]
+fn borrows_nest_deeper_than_the_marks_and_each_counts_once() {
+    assert_eq!(nest(12), 12);
+    assert_eq!(manager().stats().unwrap().access_counts["borrow_nested"], 12);
+}
+
+#[singleton(name = "borrow_reset", factory = || Resettable(1))]
+pub struct Resettable(u32);
+
+#[test]
+fn a_set_starts_the_count_again_and_borrows_see_the_new_value() {
+    manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
+    for _ in 0..5 {
+        assert_eq!(Resettable::with_instance(|r| r.0), 1);
+    }
+    assert_eq!(manager().stats().unwrap().access_counts["borrow_reset"], 5);
+    manager().set("borrow_reset", Resettable(2)).unwrap();
+    assert_eq!(manager().stats().unwrap().access_counts["borrow_reset"], 0);
+    for _ in 0..3 {
+        assert_eq!(Resettable::with_instance(|r| r.0), 2);
+    }
+    assert_eq!(manager().stats().unwrap().access_counts["borrow_reset"], 3);
+}
+
+#[singleton(name = "borrow_threads", factory = || ShortLived)]
+pub struct ShortLived;
+
+#[test]
+fn the_counts_of_threads_that_have_exited_are_kept() {
+    for _ in 0..8 {
+        thread::spawn(|| (0..100).for_each(|_| ShortLived::with_instance(|_| ()))).join().unwrap();
+    }
+    assert_eq!(manager().stats().unwrap().access_counts["borrow_threads"], 800);
 }

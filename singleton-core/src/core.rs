@@ -89,7 +89,7 @@ pub struct SingletonCore {
     metric_labels: crate::metrics::CoreLabels,
 }
 
-static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::new);
+static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::global);
 
 /// The global core: every `#[singleton]` type's instance lives here. The seed design's
 /// `get_singleton_manager()`.
@@ -178,10 +178,26 @@ impl SingletonCore {
     /// # Ok::<(), SingletonError>(())
     /// ```
     pub fn with_clock(limit: RateLimit, clock: impl Clock) -> Self {
-        let entries: Vec<Arc<Entry>> = inventory::iter::<Registration>
+        let entries = inventory::iter::<Registration>
             .into_iter()
             .map(|registration| Arc::new(Entry::new(registration.0.name, Some(registration.0))))
             .collect();
+        Self::with_entries(limit, clock, entries)
+    }
+
+    /// The global core: its `#[singleton]` entries are the ones `T::with_instance` borrows from,
+    /// and count those borrows on per-thread counters, one per entry.
+    fn global() -> Self {
+        let entries: Vec<Arc<Entry>> = inventory::iter::<Registration>
+            .into_iter()
+            .zip(0_u32..)
+            .map(|(registration, counter)| Arc::new(Entry::counted(registration.0, counter)))
+            .collect();
+        crate::node::set_counters(entries.len());
+        Self::with_entries(RateLimit::default(), MonotonicClock::new(), entries)
+    }
+
+    fn with_entries(limit: RateLimit, clock: impl Clock, entries: Vec<Arc<Entry>>) -> Self {
         Self {
             limiter: Limiter::new(limit, Arc::new(clock)),
             names: Names::new(entries.iter().cloned()),

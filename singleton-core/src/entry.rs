@@ -92,13 +92,13 @@ impl SingletonValue {
         let value = NonNull::from(Box::leak(self.value));
         Meta {
             value,
-            data: value.as_ptr().cast_const().cast::<()>(),
             type_id: self.type_id,
             type_name: self.type_name,
             size: self.size,
             created_at: SystemTime::now(),
             init_duration,
             seq: CREATION_SEQ.fetch_add(1, Ordering::Relaxed),
+            tally: crate::node::Tally::NONE,
         }
     }
 }
@@ -147,6 +147,12 @@ impl Entry {
             dependencies: Mutex::new(Vec::new()),
             metric_label: crate::metrics::initial_label(registration.map(|r| r.name)),
         }
+    }
+
+    /// A `#[singleton]` type's entry in the global core, whose borrows count on the per-thread
+    /// counter `counter`.
+    pub(crate) fn counted(registration: &'static Descriptor, counter: u32) -> Self {
+        Self { slot: Slot::counted(counter), ..Self::new(registration.name, Some(registration)) }
     }
 
     /// The entry with the `singleton` label its core gives it.

@@ -60,7 +60,7 @@ impl<T: 'static> Instance<T> {
         }
         // SAFETY: `data` points at the boxed value, which is a `T` (checked just now), and stays
         // put until the node is freed, which `node` prevents.
-        let data = unsafe { NonNull::new_unchecked(meta.data.cast::<T>().cast_mut()) };
+        let data = unsafe { NonNull::new_unchecked(meta.data().cast::<T>().cast_mut()) };
         Ok(Self { data, node, _owns: PhantomData })
     }
 

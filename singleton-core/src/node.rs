@@ -57,7 +57,10 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, SystemTime};
 
-use crate::sync::{fence, AtomicPtr, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering, UnsafeCell};
+
+mod borrow;
+pub(crate) use borrow::{set_counters, Borrow};
 
 /// How many counter stripes a node has: a power of two about the core count of the machines a
 /// singleton's accessor is hammered on; more threads share stripes (still exact, just contended).
@@ -105,8 +108,6 @@ pub(crate) struct Meta {
     /// The instance, owned: a `Box` turned into a raw pointer, so that handles may read it while
     /// the `Meta` moves (a `Box` asserts unique access when moved); dropped with the `Meta`.
     pub(crate) value: NonNull<dyn Any + Send + Sync>,
-    /// `value` without its vtable, for handles to read without a virtual call.
-    pub(crate) data: *const (),
     pub(crate) type_id: TypeId,
     pub(crate) type_name: &'static str,
     pub(crate) size: usize,
@@ -115,6 +116,39 @@ pub(crate) struct Meta {
     pub(crate) init_duration: Option<Duration>,
     /// Creation order across every core: `clear` lets go of the newest first.
     pub(crate) seq: u64,
+    /// For an instance whose borrows count on per-thread counters: the counter, and the sum of
+    /// every thread's counter when the instance was published (see the `borrow` module). Set by
+    /// [`Slot`] when it publishes.
+    pub(crate) tally: Tally,
+}
+
+/// What a node's borrows were counted from: the per-thread counter `counter` (none when
+/// [`Tally::NONE`]) had summed to `base` when the node was published. Two plain fields, not an
+/// `Option`, so that a node's header stays within its cache lines.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tally {
+    counter: u32,
+    base: u64,
+}
+
+impl Tally {
+    pub(crate) const NONE: Tally = Tally { counter: u32::MAX, base: 0 };
+
+    /// The accesses counted by borrows since the node was published.
+    fn borrowed(self) -> u64 {
+        if self.counter == u32::MAX {
+            return 0;
+        }
+        borrow::counted(self.counter).wrapping_sub(self.base)
+    }
+}
+
+impl Meta {
+    /// `value` without its vtable, for handles to read without a virtual call.
+    #[inline]
+    pub(crate) fn data(&self) -> *const () {
+        self.value.as_ptr().cast_const().cast::<()>()
+    }
 }
 
 impl Drop for Meta {
@@ -133,6 +167,8 @@ pub(crate) struct Node {
     meta: UnsafeCell<Option<Meta>>,
     /// The class, fixed when the node is allocated: `Striped` or `Compact`.
     striped: bool,
+    /// Set while the node waits, freed of every handle, for a borrow that has it marked to end.
+    deferred: AtomicBool,
 }
 
 /// A node with [`STRIPES`] stripes, each on its own cache lines, after the header's.
@@ -163,7 +199,12 @@ impl Node {
         let node = pool::take(striped).unwrap_or_else(|| {
             // Made dead, so that it is published below exactly as a pooled node is. The pointer
             // is to the whole allocation (its provenance covers the stripes), cast to the header.
-            let node = Node { central: AtomicU64::new(0), meta: UnsafeCell::new(None), striped };
+            let node = Node {
+                central: AtomicU64::new(0),
+                meta: UnsafeCell::new(None),
+                striped,
+                deferred: AtomicBool::new(false),
+            };
             if striped {
                 let stripes = std::array::from_fn(|_| Padded(Stripe::dead()));
                 NonNull::from(Box::leak(Box::new(Striped { node, stripes }))).cast::<Node>()
@@ -269,8 +310,24 @@ impl Node {
     /// `central` has just reached zero after retirement: no handle exists, every stripe is DEAD.
     unsafe fn free(node: NonNull<Node>) {
         fence(Ordering::Acquire);
+        // Only a `#[singleton]` type's node is ever borrowed.
+        // SAFETY: nodes are never deallocated.
+        if unsafe { node.as_ref() }.striped && borrow::is_marked(node) {
+            return borrow::defer(node);
+        }
+        // SAFETY: as the caller says, and no borrow has the node marked.
+        unsafe { Node::free_now(node) }
+    }
+
+    /// Drops the value and returns the node to the pool, now.
+    ///
+    /// # Safety
+    ///
+    /// As for [`free`](Self::free), and no borrow has the node marked.
+    unsafe fn free_now(node: NonNull<Node>) {
         // SAFETY: nodes are never deallocated; nobody else can read `meta` (see above).
         let n = unsafe { node.as_ref() };
+        n.deferred.store(false, Ordering::Relaxed);
         // SAFETY: as above: no handle exists, so nothing reads `meta` while it is taken.
         let meta = n.meta.with_mut(|m| unsafe { (*m).take() });
         // The node no longer refers to the value: it goes back to the pool first, so that a value
@@ -280,16 +337,33 @@ impl Node {
         drop(meta);
     }
 
-    /// The accesses counted on every stripe of `node`.
-    fn accesses(node: NonNull<Node>) -> u64 {
+    /// Counts an access on the calling thread's stripe of `node` (a borrow's, where its slot
+    /// has no per-thread counter).
+    fn count_access(node: NonNull<Node>) {
         // SAFETY: nodes are never deallocated.
-        let striped = unsafe { node.as_ref() }.striped;
+        let s = if unsafe { node.as_ref() }.striped { stripe_index() as u8 } else { ONLY };
+        // SAFETY: `s` is of the node's class.
+        unsafe { Node::stripe(node, s) }.spilled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The accesses counted on every stripe of `node`, and by borrows on per-thread counters.
+    ///
+    /// # Safety
+    ///
+    /// `node` is live (a handle to it is held): its `meta` is set.
+    unsafe fn accesses(node: NonNull<Node>) -> u64 {
+        // SAFETY: nodes are never deallocated.
+        let n = unsafe { node.as_ref() };
+        // SAFETY: the caller holds a handle, so `meta` is set and not written.
+        let tally = n.meta.with(|m| unsafe { (*m).as_ref().map_or(Tally::NONE, |m| m.tally) });
+        let borrowed = tally.borrowed();
+        let striped = n.striped;
         stripe_ids(striped)
             // SAFETY: `striped` is the node's class.
             .map(|s| unsafe { Node::stripe(node, s) })
             // Wrapping: a spill moves accesses between the two fields, and a reader may see one
             // side of the move; the sum is exact once the counting threads are done.
-            .fold(0_u64, |sum, s| {
+            .fold(borrowed, |sum, s| {
                 sum.wrapping_add(s.word.load(Ordering::Relaxed) & ACCESSES)
                     .wrapping_add(s.spilled.load(Ordering::Relaxed))
             })
@@ -323,7 +397,8 @@ impl Ref {
 
     /// How often this instance was accessed.
     pub(crate) fn accesses(&self) -> u64 {
-        Node::accesses(self.node)
+        // SAFETY: this handle keeps the node live.
+        unsafe { Node::accesses(self.node) }
     }
 
     /// `true` when both refer to the same node.
@@ -415,12 +490,28 @@ pub(crate) struct Slot {
     ptr: AtomicPtr<Node>,
     /// The class of the nodes this slot publishes: striped for a `#[singleton]` type's entry.
     striped: bool,
+    /// The per-thread counter that borrows of this slot's instances count on: set for the
+    /// global core's `#[singleton]` entries (see the `borrow` module).
+    pub(crate) counter: Option<u32>,
 }
 
 impl Slot {
     /// An empty slot whose nodes have [`STRIPES`] stripes if `striped`, else one.
     pub(crate) fn new(striped: bool) -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped }
+        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped, counter: None }
+    }
+
+    /// A striped slot whose borrows count on the per-thread counter `counter`.
+    pub(crate) fn counted(counter: u32) -> Self {
+        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter: Some(counter) }
+    }
+
+    /// Publishes `meta` in a node of this slot's class, with this slot's borrow tally.
+    fn publish(&self, mut meta: Meta) -> NonNull<Node> {
+        if let Some(counter) = self.counter {
+            meta.tally = Tally { counter, base: borrow::counted(counter) };
+        }
+        Node::publish(meta, self.striped)
     }
 
     /// A counted reference to the current node; `access` also counts an access.
@@ -451,14 +542,14 @@ impl Slot {
     /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
-        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped).as_ptr());
+        let new = meta.map_or(std::ptr::null_mut(), |m| self.publish(m).as_ptr());
         NonNull::new(self.ptr.swap(new, Ordering::AcqRel)).map(Retired)
     }
 
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = Node::publish(meta, self.striped);
+        let node = self.publish(meta);
         let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
         if self
             .ptr

@@ -13,7 +13,7 @@ use crate::context;
 use crate::creation::{AsyncGet, BoxFuture, Detached};
 use crate::entry::{Entry, SingletonValue};
 use crate::future::{InstanceFuture, TryInstanceFuture};
-use crate::node::Ref;
+use crate::node::{Borrow, Ref};
 use crate::testing::ScopeState;
 use crate::{creation, manager, BoxError, Instance, Result, SingletonError};
 
@@ -232,6 +232,27 @@ impl Descriptor {
     #[inline]
     #[track_caller]
     pub fn with_instance<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        if !context::watched() {
+            let slot = &self.entry().slot;
+            if let Some(borrow) = Borrow::begin(slot) {
+                let meta = borrow.meta();
+                if meta.type_id == TypeId::of::<T>() {
+                    borrow.count(slot.counter);
+                    // SAFETY: `data` points at the boxed value, a `T` (checked just now), which
+                    // is not dropped while the borrow lasts; the borrow outlives `f`'s use.
+                    return f(unsafe { &*meta.data().cast::<T>() });
+                }
+            }
+        }
+        self.with_handle(f)
+    }
+
+    /// [`with_instance`](Self::with_instance) with a handle: when the instance must be made
+    /// first, the thread is in a scope or a factory, or its borrows nest too deep.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn with_handle<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
         let instance = self.instance::<T>();
         f(&instance)
     }

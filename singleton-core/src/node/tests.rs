@@ -31,7 +31,7 @@ const CLASSES: [bool; 2] = [false, true];
 
 fn id_of(r: &Ref) -> usize {
     // SAFETY: every value in these tests is a `Probe`.
-    unsafe { &*r.meta().data.cast::<Probe>() }.id
+    unsafe { &*r.meta().data().cast::<Probe>() }.id
 }
 
 #[cfg(not(loom))]
@@ -134,12 +134,136 @@ mod native {
             assert_eq!(drops.load(Ordering::SeqCst), made.load(Ordering::SeqCst));
         }
     }
+
+    fn probe_id(b: &Borrow) -> usize {
+        // SAFETY: every value in these tests is a `Probe`.
+        unsafe { &*b.meta().data().cast::<Probe>() }.id
+    }
+
+    #[test]
+    fn a_borrow_keeps_a_replaced_value_until_it_ends() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::new(true);
+        drop(slot.swap(Some(probe(&drops, 1))));
+        let b = Borrow::begin(&slot).expect("a live value");
+        drop(slot.swap(None)); // no handle: freed now, were it not borrowed
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while borrowed");
+        assert_eq!(probe_id(&b), 1);
+        drop(b);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped when the borrow ended");
+        assert!(Borrow::begin(&slot).is_none());
+    }
+
+    #[test]
+    fn borrows_nest_up_to_the_marks_and_count_on_the_node_without_a_counter() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::new(true);
+        drop(slot.swap(Some(probe(&drops, 1))));
+        let mut borrows: Vec<Borrow> = Vec::new();
+        for _ in 0..borrow::MARKS {
+            let b = Borrow::begin(&slot).expect("a mark is free");
+            b.count(None);
+            borrows.push(b);
+        }
+        assert!(Borrow::begin(&slot).is_none(), "every mark is in use");
+        while let Some(b) = borrows.pop() {
+            drop(b); // innermost first, as nested calls end
+        }
+        let h = slot.get(false).expect("live");
+        assert_eq!(h.accesses(), borrow::MARKS as u64);
+        assert!(Borrow::begin(&slot).is_some(), "the marks are free again");
+        drop(h);
+        drop(slot.swap(None));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn borrows_race_replacements_and_every_value_is_dropped_once() {
+        let rounds = if cfg!(miri) { 30 } else { 20_000 };
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Arc::new(Slot::new(true));
+        drop(slot.swap(Some(probe(&drops, 0))));
+        let reader = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                for _ in 0..rounds {
+                    if let Some(b) = Borrow::begin(&slot) {
+                        // A use after free here is what miri would report.
+                        assert!(probe_id(&b) <= rounds);
+                        seen += 1;
+                    }
+                }
+                seen
+            })
+        };
+        for i in 1..=rounds {
+            drop(slot.swap(Some(probe(&drops, i))));
+        }
+        assert!(reader.join().unwrap() > 0);
+        assert_eq!(drops.load(Ordering::SeqCst), rounds, "every replaced value, once");
+        drop(slot.swap(None));
+        assert_eq!(drops.load(Ordering::SeqCst), rounds + 1);
+    }
 }
 
 #[cfg(loom)]
 mod loom_models {
     use super::*;
     use loom::thread;
+
+    /// A borrow races a replacement: the borrowed value is never dropped while borrowed, and
+    /// is dropped by the end, whoever of the two lets go last.
+    #[test]
+    fn loom_borrow_races_with_replace() {
+        loom::model(|| {
+            let first = Arc::new(AtomicUsize::new(0));
+            let second = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::new(true));
+            drop(slot.swap(Some(probe(&first, 1))));
+            let reader = {
+                let (slot, first, second) = (Arc::clone(&slot), Arc::clone(&first), Arc::clone(&second));
+                thread::spawn(move || {
+                    if let Some(b) = Borrow::begin(&slot) {
+                        // SAFETY: every value in these tests is a `Probe`.
+                        let id = unsafe { &*b.meta().data().cast::<Probe>() }.id;
+                        let drops = if id == 1 { &first } else { &second };
+                        assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while borrowed");
+                    }
+                })
+            };
+            drop(slot.swap(Some(probe(&second, 2))));
+            reader.join().unwrap();
+            assert_eq!(first.load(Ordering::SeqCst), 1, "the replaced value is dropped once");
+            assert_eq!(second.load(Ordering::SeqCst), 0);
+        });
+    }
+
+    /// A borrow races two replacements, so that its node may be freed, pooled and published
+    /// again in the same slot while the borrow validates it.
+    #[test]
+    fn loom_borrow_races_with_reuse_of_its_node() {
+        loom::model(|| {
+            let drops: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+            let slot = Arc::new(Slot::new(true));
+            drop(slot.swap(Some(probe(&drops[0], 0))));
+            let reader = {
+                let (slot, drops) = (Arc::clone(&slot), drops.clone());
+                thread::spawn(move || {
+                    if let Some(b) = Borrow::begin(&slot) {
+                        // SAFETY: every value in these tests is a `Probe`.
+                        let id = unsafe { &*b.meta().data().cast::<Probe>() }.id;
+                        assert_eq!(drops[id].load(Ordering::SeqCst), 0, "dropped while borrowed");
+                    }
+                })
+            };
+            drop(slot.swap(Some(probe(&drops[1], 1))));
+            drop(slot.swap(Some(probe(&drops[2], 2))));
+            reader.join().unwrap();
+            let dropped: Vec<usize> = drops.iter().map(|d| d.load(Ordering::SeqCst)).collect();
+            assert_eq!(dropped, [1, 1, 0]);
+        });
+    }
 
     #[test]
     fn loom_retire_races_with_get_and_drop() {

@@ -1,0 +1,519 @@
+//! Counted borrows without a handle: what `T::with_instance(f)` runs on.
+//!
+//! A handle ([`Ref`](super::Ref)) is counted on the node with an atomic read-modify-write, which
+//! costs about 20 ns on the VMs this crate is measured on, thirty times a `LazyLock` deref. A
+//! borrow that ends before its caller returns needs no count: it only has to keep the value from
+//! being dropped while it runs. This module does that with hazard marks, and counts accesses in
+//! per-thread counters; the read side writes only memory that no other thread writes.
+//!
+//! # The reader
+//!
+//! Each thread that borrows owns a [`Record`] (claimed once, given back when the thread exits,
+//! never freed). To borrow the instance of a slot it:
+//!
+//! 1. loads the slot's node and stores it in its next free *mark*;
+//! 2. runs the light half of an asymmetric fence ([`barrier::light`]);
+//! 3. loads the slot again: if it still holds that node, the node cannot be freed until the mark
+//!    is cleared (see the writer); otherwise it starts over with what it found;
+//! 4. adds one to its own counter of the singleton (a load and a store: it is the only writer);
+//! 5. runs `f`, then clears the mark, runs the light fence again, and if the node was deferred
+//!    while it was marked (a flag on the node), frees what is no longer marked. A mark that
+//!    step 3 overwrites is followed by the same look at the node it held.
+//!
+//! Marks nest up to [`MARKS`] deep (`f` may borrow other singletons); deeper borrows, borrows in
+//! a test scope or inside a factory, and the first borrow of an instance that does not exist yet
+//! take a handle instead.
+//!
+//! # The writer
+//!
+//! When a node's last handle goes and it is about to be freed ([`Node::free`](super::Node)), the
+//! writer runs the heavy half of the fence and looks at every record's marks. A node that is
+//! marked is not freed: it goes on a list of deferred nodes and its `deferred` flag is set; the
+//! writer then looks again (the mark may have been cleared meanwhile), and every reader that
+//! clears a mark on a deferred node looks too. Whoever finds it unmarked frees it, once (the
+//! list is behind a lock). So the value is dropped after the last borrow of it ends, on the
+//! thread of that borrow, and a writer never waits for a reader: `f` may `delete` its own
+//! singleton.
+//!
+//! Why it is sound: the reader's store of the mark and its second load of the slot, and the
+//! writer's swap of the slot and its load of the marks, are separated by the two halves of the
+//! fence. Like a pair of `SeqCst` fences, they forbid both sides missing each other's write:
+//! either the reader sees the slot changed (and does not use the node), or the writer sees the
+//! mark (and defers). The same pair orders the reader's clearing of a mark against its look at
+//! the `deferred` flag. Node memory is never returned to the allocator, so a stale pointer is
+//! always safe to compare and to mark.
+//!
+//! # What it costs the writer
+//!
+//! Every free of a `#[singleton]` type's node (a `delete`, `set`, `clear`, `reset_all` or
+//! `shutdown` that lets go of it, once its last handle is gone) pays the heavy fence and a scan
+//! of the records, once any thread has borrowed: on Linux the heavy fence is
+//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which interrupts every CPU running a thread
+//! of the process (a few microseconds; see the README's performance table), and elsewhere a
+//! `SeqCst` fence, which the reader then also pays. Nodes of names stored at run time (`set`,
+//! `get_or_create`) are never borrowed and pay nothing.
+//!
+//! # Access counts
+//!
+//! A borrow of a registered `#[singleton]` type's instance in the global core counts on the
+//! borrowing thread's counter of that type ([`Record::counts`], indexed by the entry's
+//! [`Slot`](super::Slot) counter). A node remembers the sum of those counters when it was
+//! published (`Meta::tally`); its accesses are its own stripes' plus how much the sum has grown
+//! since. A borrow that races a replacement of the instance may be counted to either of the two
+//! instances; every borrow is counted once. Counters are never reset: a record given back by an
+//! exiting thread keeps its counts for the next thread that claims it.
+
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+
+use super::{Meta, Node, Slot};
+use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// How deep borrows nest on one thread before the deeper ones take a handle instead.
+pub(crate) const MARKS: usize = 4;
+
+/// One thread's marks and counters. Records are linked into one list, never unlinked or freed.
+#[repr(align(128))]
+pub(crate) struct Record {
+    /// The nodes this thread is borrowing, innermost last; null when free.
+    marks: [AtomicPtr<Node>; MARKS],
+    /// How many marks are in use. Written by the owning thread only.
+    depth: AtomicUsize,
+    /// Accesses counted by borrows, per registered `#[singleton]` type. Written by the owning
+    /// thread only (a load and a store), read by anyone.
+    counts: Box<[AtomicU64]>,
+    /// `true` while a thread owns the record.
+    in_use: AtomicBool,
+    /// `true` when the heavy fence is `membarrier`, so the light one is a compiler fence: the
+    /// process-wide choice, copied here so that the reader finds it next to its marks.
+    membarrier: bool,
+    /// The next record in the list; set before the record is linked, never changed.
+    next: *const Record,
+}
+
+// SAFETY: every field shared between threads is atomic; `next` is written before the record is
+// published and never again, and points at a record that is never freed.
+unsafe impl Sync for Record {}
+// SAFETY: as above.
+unsafe impl Send for Record {}
+
+/// A live borrow: keeps its node from being freed until dropped.
+pub(crate) struct Borrow {
+    record: &'static Record,
+    depth: usize,
+    node: NonNull<Node>,
+}
+
+impl Borrow {
+    /// Marks the node that `slot` holds, or returns `None` when it holds none, the thread's marks
+    /// are all in use, or the thread is exiting.
+    #[inline]
+    pub(crate) fn begin(slot: &Slot) -> Option<Borrow> {
+        let record = local_record()?;
+        let depth = record.depth.load(Ordering::Relaxed);
+        let mark = record.marks.get(depth)?;
+        let mut node = slot.ptr.load(Ordering::Relaxed);
+        // The node this thread marked last time round, whose mark it has just overwritten.
+        let mut dropped_mark: *mut Node = ptr::null_mut();
+        loop {
+            mark.store(node, Ordering::Relaxed);
+            barrier::light(record.membarrier);
+            if !dropped_mark.is_null() {
+                // A writer may have deferred it while it was marked here: look, as `drop` does.
+                // SAFETY: nodes are never deallocated.
+                if unsafe { &*dropped_mark }.deferred.load(Ordering::Relaxed) {
+                    reclaim();
+                }
+            }
+            let n = NonNull::new(node)?;
+            // Acquire: see `meta` as the publisher wrote it.
+            let again = slot.ptr.load(Ordering::Acquire);
+            if again == node {
+                record.depth.store(depth + 1, Ordering::Relaxed);
+                return Some(Borrow { record, depth, node: n });
+            }
+            dropped_mark = node;
+            node = again;
+        }
+    }
+
+    /// The borrowed instance's metadata; valid while the borrow lasts.
+    #[inline]
+    pub(crate) fn meta(&self) -> &Meta {
+        // SAFETY: the node was in its slot after it was marked, so it is published (its `meta`
+        // is set) and is not freed while the mark stays (see the module docs).
+        unsafe { self.node.as_ref() }.meta.with(|m| unsafe { (*m).as_ref().unwrap_unchecked() })
+    }
+
+    /// Counts one access of the borrowed instance: on this thread's counter `counter` of the
+    /// slot it came from, or on the node when the slot has none.
+    #[inline]
+    pub(crate) fn count(&self, counter: Option<u32>) {
+        match counter.and_then(|c| self.record.counts.get(c as usize)) {
+            Some(c) => c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed),
+            None => Node::count_access(self.node),
+        }
+    }
+}
+
+impl Drop for Borrow {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: what the borrow read of the value happens before whoever frees it.
+        self.record.marks[self.depth].store(ptr::null_mut(), Ordering::Release);
+        self.record.depth.store(self.depth, Ordering::Relaxed);
+        barrier::light(self.record.membarrier);
+        // SAFETY: nodes are never deallocated.
+        if unsafe { self.node.as_ref() }.deferred.load(Ordering::Relaxed) {
+            reclaim();
+        }
+    }
+}
+
+/// `true` when some borrow has `node` marked. Called by the writer about to free it, which then
+/// defers it ([`defer`]).
+pub(crate) fn is_marked(node: NonNull<Node>) -> bool {
+    // Pairs with the fence a thread runs after linking its first record: if no record is seen
+    // here, no borrow can have found the node still in its slot.
+    fence(Ordering::SeqCst);
+    if head().load(Ordering::Acquire).is_null() {
+        return false;
+    }
+    barrier::heavy();
+    marked(node)
+}
+
+/// Puts a marked node aside, to be freed by whoever finds it unmarked.
+pub(crate) fn defer(node: NonNull<Node>) {
+    // SAFETY: nodes are never deallocated.
+    unsafe { node.as_ref() }.deferred.store(true, Ordering::Relaxed);
+    pending::push(node);
+    // The mark may have been cleared before the flag was set, by a reader that then saw no
+    // flag: look again.
+    reclaim();
+}
+
+/// Frees every deferred node that no borrow has marked any more.
+#[cold]
+#[inline(never)]
+fn reclaim() {
+    for node in pending::take_unmarked() {
+        // SAFETY: the node was deferred by `Node::free` (no handle exists, it is in no slot), is
+        // no longer marked and can no longer be marked by a borrow that validates it (it is in
+        // no slot), and `take_unmarked` gives it to one caller only.
+        unsafe { Node::free_now(node) };
+    }
+}
+
+/// `true` when any record's mark holds `node`.
+fn marked(node: NonNull<Node>) -> bool {
+    records().any(|r| r.marks.iter().any(|m| m.load(Ordering::Acquire) == node.as_ptr()))
+}
+
+/// The sum of every thread's counter `counter`.
+pub(crate) fn counted(counter: u32) -> u64 {
+    records()
+        .filter_map(|r| r.counts.get(counter as usize))
+        .fold(0_u64, |sum, c| sum.wrapping_add(c.load(Ordering::Relaxed)))
+}
+
+/// How many counters a record has: one per registered `#[singleton]` type of the global core.
+/// Set when the global core is built, before any borrow can find an entry of it.
+pub(crate) fn set_counters(n: usize) {
+    counters().store(n, Ordering::Relaxed);
+}
+
+fn records() -> impl Iterator<Item = &'static Record> {
+    let mut next = head().load(Ordering::Acquire).cast_const();
+    std::iter::from_fn(move || {
+        // SAFETY: records are linked fully built and never freed.
+        let record = unsafe { next.as_ref() }?;
+        next = record.next;
+        Some(record)
+    })
+}
+
+/// The calling thread's record: claimed (or made) on its first borrow.
+#[inline]
+fn local_record() -> Option<&'static Record> {
+    let record = local::get();
+    if record.is_null() {
+        return claim();
+    }
+    // SAFETY: records are never freed, and this one is owned by this thread.
+    Some(unsafe { &*record })
+}
+
+#[cold]
+#[inline(never)]
+fn claim() -> Option<&'static Record> {
+    let membarrier = barrier::init();
+    let record = match records()
+        .find(|r| r.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok())
+    {
+        Some(record) => record,
+        None => {
+            let n = counters().load(Ordering::Relaxed);
+            let record: &'static mut Record = Box::leak(Box::new(Record {
+                marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+                depth: AtomicUsize::new(0),
+                counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                in_use: AtomicBool::new(true),
+                membarrier,
+                next: ptr::null(),
+            }));
+            let mut head_now = head().load(Ordering::Acquire);
+            loop {
+                record.next = head_now;
+                match head().compare_exchange(head_now, record, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(actual) => head_now = actual,
+                }
+            }
+            &*record
+        }
+    };
+    // Pairs with the writer's fence in `is_marked`: a writer that saw no record has swapped
+    // its node out before this, and every borrow of this record sees that.
+    fence(Ordering::SeqCst);
+    if !local::set(record) {
+        // The thread is exiting: give the record back and take a handle instead.
+        record.in_use.store(false, Ordering::Release);
+        return None;
+    }
+    Some(record)
+}
+
+/// A thread's record is given back when the thread exits.
+fn release(record: &'static Record) {
+    debug_assert_eq!(record.depth.load(Ordering::Relaxed), 0);
+    record.in_use.store(false, Ordering::Release);
+}
+
+#[cfg(not(loom))]
+fn head() -> &'static AtomicPtr<Record> {
+    static HEAD: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
+    &HEAD
+}
+
+#[cfg(not(loom))]
+fn counters() -> &'static AtomicUsize {
+    static COUNTERS: AtomicUsize = AtomicUsize::new(0);
+    &COUNTERS
+}
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref HEAD: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
+    static ref COUNTERS: AtomicUsize = AtomicUsize::new(0);
+}
+
+#[cfg(loom)]
+fn head() -> &'static AtomicPtr<Record> {
+    &HEAD
+}
+
+#[cfg(loom)]
+fn counters() -> &'static AtomicUsize {
+    &COUNTERS
+}
+
+/// The calling thread's record pointer, in a thread-local without a destructor (so reading it
+/// is one load), and a second thread-local whose destructor gives the record back.
+#[cfg(not(loom))]
+mod local {
+    use super::*;
+
+    struct GiveBack(Cell<*const Record>);
+
+    impl Drop for GiveBack {
+        fn drop(&mut self) {
+            RECORD.with(|r| r.set(ptr::null()));
+            // SAFETY: records are never freed.
+            if let Some(record) = unsafe { self.0.get().as_ref() } {
+                release(record);
+            }
+        }
+    }
+
+    thread_local! {
+        static RECORD: Cell<*const Record> = const { Cell::new(ptr::null()) };
+        static GIVE_BACK: GiveBack = const { GiveBack(Cell::new(ptr::null())) };
+    }
+
+    #[inline(always)]
+    pub(super) fn get() -> *const Record {
+        RECORD.with(Cell::get)
+    }
+
+    /// Makes `record` the thread's; `false` if the thread is too far into its exit for that.
+    pub(super) fn set(record: &'static Record) -> bool {
+        if GIVE_BACK.try_with(|g| g.0.set(record)).is_err() {
+            return false;
+        }
+        RECORD.with(|r| r.set(record));
+        true
+    }
+}
+
+/// Under loom, model threads get a record afresh in every explored execution.
+#[cfg(loom)]
+mod local {
+    use super::*;
+
+    loom::thread_local! {
+        static RECORD: Cell<*const Record> = Cell::new(ptr::null());
+    }
+
+    pub(super) fn get() -> *const Record {
+        RECORD.with(Cell::get)
+    }
+
+    pub(super) fn set(record: &'static Record) -> bool {
+        RECORD.with(|r| r.set(record));
+        true
+    }
+
+    /// Records are not given back under loom (executions are short).
+    #[allow(dead_code)]
+    fn unused(record: &'static Record) {
+        release(record)
+    }
+}
+
+/// The nodes deferred because a borrow had them marked.
+mod pending {
+    use std::ptr::NonNull;
+
+    use super::Node;
+
+    struct List(Vec<NonNull<Node>>);
+    // SAFETY: the list only moves pointers to `Sync` nodes between threads.
+    unsafe impl Send for List {}
+
+    #[cfg(not(loom))]
+    static PENDING: std::sync::Mutex<List> = std::sync::Mutex::new(List(Vec::new()));
+
+    #[cfg(loom)]
+    loom::lazy_static! {
+        static ref PENDING: loom::sync::Mutex<List> = loom::sync::Mutex::new(List(Vec::new()));
+    }
+
+    fn lock() -> impl std::ops::DerefMut<Target = List> {
+        #[cfg(not(loom))]
+        return PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[cfg(loom)]
+        return PENDING.lock().unwrap();
+    }
+
+    pub(super) fn push(node: NonNull<Node>) {
+        lock().0.push(node);
+    }
+
+    /// Takes the deferred nodes that no borrow has marked any more: under the lock, so each is
+    /// taken once.
+    pub(super) fn take_unmarked() -> Vec<NonNull<Node>> {
+        let mut list = lock();
+        if list.0.is_empty() {
+            return Vec::new();
+        }
+        super::barrier::heavy();
+        let mut taken = Vec::new();
+        list.0.retain(|&node| {
+            let free = !super::marked(node);
+            if free {
+                taken.push(node);
+            }
+            !free
+        });
+        taken
+    }
+}
+
+/// The asymmetric fence: a light half for the reader, a heavy half for the writer. Together they
+/// order like two `SeqCst` fences.
+///
+/// On Linux the heavy half is `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a full
+/// barrier on every CPU that runs a thread of this process; the light half is then only a
+/// compiler fence. This is how folly's hazard pointers and liburcu make the read side free; the
+/// `haphazard` crate does the same. Where `membarrier` is missing or refused (and under loom and
+/// miri), both halves are `SeqCst` fences.
+mod barrier {
+    #[cfg(all(target_os = "linux", not(loom), not(miri)))]
+    mod imp {
+        use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+
+        const UNKNOWN: u8 = 0;
+        const MEMBARRIER: u8 = 1;
+        const FENCES: u8 = 2;
+        static STRATEGY: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+        const CMD_QUERY: libc::c_long = 0;
+        const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+        fn membarrier(cmd: libc::c_long) -> libc::c_long {
+            // SAFETY: `membarrier` takes two integer arguments and touches no memory of ours.
+            unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long) }
+        }
+
+        /// Decides, once per process, which fences are used: `true` for `membarrier`.
+        pub(crate) fn init() -> bool {
+            let s = STRATEGY.load(Ordering::Acquire);
+            if s != UNKNOWN {
+                return s == MEMBARRIER;
+            }
+            let supported = membarrier(CMD_QUERY);
+            let s = if supported >= 0
+                && supported & CMD_PRIVATE_EXPEDITED != 0
+                && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+            {
+                MEMBARRIER
+            } else {
+                FENCES
+            };
+            STRATEGY.store(s, Ordering::Release);
+            s == MEMBARRIER
+        }
+
+        /// `membarrier`: what [`init`] returned.
+        #[inline(always)]
+        pub(crate) fn light(membarrier: bool) {
+            if membarrier {
+                compiler_fence(Ordering::SeqCst);
+            } else {
+                fence(Ordering::SeqCst);
+            }
+        }
+
+        pub(crate) fn heavy() {
+            if init() {
+                // Registered above, so this cannot fail: it is a bug in the kernel if it does.
+                let done = membarrier(CMD_PRIVATE_EXPEDITED);
+                assert_eq!(done, 0, "membarrier failed after it was registered");
+            } else {
+                fence(Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
+    mod imp {
+        use crate::sync::{fence, Ordering};
+
+        pub(crate) fn init() -> bool {
+            false
+        }
+
+        #[inline(always)]
+        pub(crate) fn light(_membarrier: bool) {
+            fence(Ordering::SeqCst);
+        }
+
+        pub(crate) fn heavy() {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) use imp::{heavy, init, light};
+}
