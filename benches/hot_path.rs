@@ -1,7 +1,7 @@
 //! The accessors, each group with its baselines in the same run:
 //!
-//! - `instance/1_thread`, `instance/2_threads`: the typed `T::instance()` (handle dropped each
-//!   iteration) against a `LazyLock` deref, a `LazyLock` plus one shared `AtomicU64` counter, an
+//! - `instance/1_thread`, `instance/2_threads`: the typed `T::with_instance(|t| ..)` (a borrow,
+//!   no handle) and `T::instance()` (handle dropped each iteration) against a `LazyLock` deref, a `LazyLock` plus one shared `AtomicU64` counter, an
 //!   `Arc` clone of a global, arc-swap `load` / `load_full`, and the crates.io crate
 //!   singleton-registry's typed `get`;
 //! - `get_by_name/..`: `manager().get::<T>(name)` with the rate limit off, for the `#[singleton]`
@@ -82,6 +82,7 @@ fn instance(c: &mut Criterion) {
     setup();
     for (group, threads) in [("instance/1_thread", 1), ("instance/2_threads", 2)] {
         cases!(c, group, threads, {
+            "with_instance" => black_box(Hot::with_instance(|h| h.value)),
             "instance" => black_box(Hot::instance().value),
             "lazylock_deref" => black_box(black_box(&LAZY).value),
             "lazylock_shared_atomic" => {
