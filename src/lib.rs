@@ -15,7 +15,10 @@ pub use singleton_core::*;
 ///   return `Err`;
 /// - `fn try_instance() -> Result<Instance<Self>, SingletonError>`;
 /// - `fn with_instance<R>(f: impl FnOnce(&Self) -> R) -> R` — runs `f` on the instance, counted as
-///   one access, without keeping a handle (not for `async` singletons);
+///   one access, without keeping a handle (not for `async` singletons). The cheapest accessor: it
+///   writes only memory of the calling thread, with no atomic read-modify-write, where
+///   `instance()` takes and drops a handle (two). `f` may `delete` or replace the singleton; the
+///   instance it sees is then dropped when `f` returns;
 /// - `const SINGLETON_NAME: &'static str`, and an impl of [`Singleton`].
 ///
 /// # Options

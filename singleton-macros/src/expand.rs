@@ -166,7 +166,9 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
             "Runs `f` on the `{}` singleton (created first if needed), counted as one access, \
              without keeping a handle.\n\n\
              `f` may use any singleton operation, `delete` of this one included: the instance \
-             stays valid until `f` returns.\n\n\
+             stays valid until `f` returns, and is dropped then if it was let go of meanwhile. \
+             The borrow takes no handle and does no atomic read-modify-write, so this is the \
+             cheapest accessor.\n\n\
              # Panics\n\n\
              As [`instance`](Self::instance).",
             name.value()
