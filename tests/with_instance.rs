@@ -188,3 +188,27 @@ fn the_counts_of_threads_that_have_exited_are_kept() {
     }
     assert_eq!(manager().stats().unwrap().access_counts["borrow_threads"], 800);
 }
+
+static LOUD_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[singleton(name = "borrow_loud_drop", factory = || LoudDrop)]
+pub struct LoudDrop;
+
+impl Drop for LoudDrop {
+    fn drop(&mut self) {
+        LOUD_DROPS.fetch_add(1, SeqCst);
+        panic!("LoudDrop refuses to go quietly");
+    }
+}
+
+#[test]
+fn a_panicking_drop_of_an_instance_released_during_a_borrow_is_caught_when_the_borrow_ends() {
+    manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
+    drop(LoudDrop::instance());
+    let out = LoudDrop::with_instance(|_| {
+        assert!(manager().delete("borrow_loud_drop"));
+        "returned"
+    });
+    assert_eq!(out, "returned", "the borrow ends normally");
+    assert_eq!(LOUD_DROPS.load(SeqCst), 1, "dropped when the borrow ended");
+}

@@ -115,26 +115,31 @@ impl Borrow {
         let mut node = slot.ptr.load(Ordering::Relaxed);
         // The node this thread marked last time round, whose mark it has just overwritten.
         let mut dropped_mark: *mut Node = ptr::null_mut();
-        loop {
+        // Whether that node was deferred: it is then freed once this borrow is set up (not
+        // before, since freeing runs `Drop` code, which may borrow too and needs the marks).
+        let mut reclaim_after = false;
+        let borrow = loop {
             mark.store(node, Ordering::Relaxed);
             barrier::light(record.membarrier);
             if !dropped_mark.is_null() {
                 // A writer may have deferred it while it was marked here: look, as `drop` does.
                 // SAFETY: nodes are never deallocated.
-                if unsafe { &*dropped_mark }.deferred.load(Ordering::Relaxed) {
-                    reclaim();
-                }
+                reclaim_after |= unsafe { &*dropped_mark }.deferred.load(Ordering::Relaxed);
             }
-            let n = NonNull::new(node)?;
+            let Some(n) = NonNull::new(node) else { break None };
             // Acquire: see `meta` as the publisher wrote it.
             let again = slot.ptr.load(Ordering::Acquire);
             if again == node {
                 record.depth.store(depth + 1, Ordering::Relaxed);
-                return Some(Borrow { record, depth, node: n });
+                break Some(Borrow { record, depth, node: n });
             }
             dropped_mark = node;
             node = again;
+        };
+        if reclaim_after {
+            reclaim();
         }
+        borrow
     }
 
     /// The borrowed instance's metadata; valid while the borrow lasts.
@@ -198,10 +203,24 @@ pub(crate) fn defer(node: NonNull<Node>) {
 #[inline(never)]
 fn reclaim() {
     for node in pending::take_unmarked() {
-        // SAFETY: the node was deferred by `Node::free` (no handle exists, it is in no slot), is
-        // no longer marked and can no longer be marked by a borrow that validates it (it is in
-        // no slot), and `take_unmarked` gives it to one caller only.
-        unsafe { Node::free_now(node) };
+        // SAFETY: nodes are never deallocated, and this one is not freed yet: `meta` is set.
+        let type_name = unsafe { node.as_ref() }.meta.with(|m| unsafe { (*m).as_ref().map(|m| m.type_name) });
+        // The value's `Drop` runs here, on the thread whose borrow ended: a panic in it is
+        // caught and logged, as when the core lets go of an instance itself.
+        let freed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: the node was deferred by `Node::free` (no handle exists, it is in no
+            // slot), is no longer marked and can no longer be marked by a borrow that validates
+            // it (it is in no slot), and `take_unmarked` gives it to one caller only.
+            unsafe { Node::free_now(node) }
+        }));
+        if let Err(payload) = freed {
+            let message = crate::error::panic_message(payload.as_ref());
+            tracing::error!(
+                type_name = type_name.unwrap_or("?"),
+                panic = %message,
+                "dropping a singleton released during a borrow panicked"
+            );
+        }
     }
 }
 
