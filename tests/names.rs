@@ -148,3 +148,66 @@ fn a_factory_that_sets_its_own_name_loses_to_the_set() {
     assert!(core.delete("self-set"));
     assert_eq!(set_drops.load(Ordering::SeqCst), 1);
 }
+
+/// A name asked for again and again is found from the thread's recent lookups: what it finds
+/// follows every delete, re-set, clear and replacement, on this thread and on others, and a
+/// name of one core is never found in another.
+#[test]
+fn names_asked_for_again_and_again_follow_every_change() {
+    let core = SingletonCore::with_rate_limit(RateLimit::unlimited());
+    let other = SingletonCore::with_rate_limit(RateLimit::unlimited());
+    core.set("often", 1_u32).unwrap();
+    other.set("often", 100_u32).unwrap();
+    for _ in 0..4 {
+        assert_eq!(*core.get::<u32>("often").unwrap().expect("set"), 1);
+        assert_eq!(*other.get::<u32>("often").unwrap().expect("set"), 100);
+        assert!(core.has("often"));
+    }
+    core.set("often", 2_u32).unwrap();
+    assert_eq!(*core.get::<u32>("often").unwrap().expect("replaced"), 2);
+    assert!(matches!(core.get::<u64>("often"), Err(SingletonError::TypeMismatch { .. })));
+
+    assert!(core.delete("often"));
+    assert!(core.get::<u32>("often").unwrap().is_none());
+    assert!(!core.has("often"));
+    core.set("often", 3_u32).unwrap();
+    assert_eq!(*core.get::<u32>("often").unwrap().expect("set again"), 3);
+
+    // Changed by another thread, seen here at once.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(core.delete("often"));
+            core.set("often", 4_u32).unwrap();
+        });
+    });
+    assert_eq!(*core.get::<u32>("often").unwrap().expect("set by the other thread"), 4);
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(core.clear(), 1));
+    });
+    assert!(core.get::<u32>("often").unwrap().is_none());
+    assert_eq!(*core.get_or_create("often", || 5_u32).unwrap(), 5);
+    assert_eq!(*core.get::<u32>("often").unwrap().expect("created"), 5);
+    assert_eq!(*other.get::<u32>("often").unwrap().expect("untouched"), 100);
+
+    // Many names in turn, a few of them changed meanwhile.
+    for i in 0..64_u32 {
+        core.set(&format!("turn_{i}"), i).unwrap();
+    }
+    for round in 0..4_u32 {
+        for i in 0..64_u32 {
+            let name = format!("turn_{i}");
+            assert_eq!(*core.get::<u32>(&name).unwrap().expect("set"), i + round * 1000, "{name}");
+        }
+        for i in (0..64_u32).step_by(7) {
+            let name = format!("turn_{i}");
+            assert!(core.delete(&name));
+            core.set(&name, i + (round + 1) * 1000).unwrap();
+        }
+        for i in 0..64_u32 {
+            if i % 7 != 0 {
+                let name = format!("turn_{i}");
+                core.set(&name, i + (round + 1) * 1000).unwrap();
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ use crate::creation::{AsyncGet, BoxFuture, Detached};
 use crate::entry::{Entry, SingletonValue};
 use crate::graph::{Graph, GraphEdge, GraphNode};
 use crate::instance::AnyInstance;
-use crate::names::{Guard, Named, Names, NamesWriter};
+use crate::names::{Named, Names, NamesWriter};
 use crate::node::Ref;
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
@@ -24,24 +24,6 @@ use crate::teardown::{self, take, Released};
 use crate::{
     context, creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation,
 };
-
-/// A lookup of one name: in the fixed names first, then in the run-time names, under an epoch
-/// guard taken only when needed.
-struct View<'a> {
-    core: &'a SingletonCore,
-    guard: std::cell::OnceCell<Guard>,
-}
-
-impl View<'_> {
-    #[inline]
-    fn get(&self, name: &str) -> Option<&Named> {
-        let names = &self.core.names;
-        names
-            .fixed()
-            .get(names.hash(name), name)
-            .or_else(|| names.get_dynamic(name, self.guard.get_or_init(Guard::new)))
-    }
-}
 
 /// A registry of singletons with name-keyed management operations under a rate limit: the
 /// seed design's `SingletonCore`.
@@ -250,11 +232,6 @@ impl SingletonCore {
         &self.metric_labels
     }
 
-    #[inline]
-    fn read(&self) -> View<'_> {
-        View { core: self, guard: std::cell::OnceCell::new() }
-    }
-
     /// Exclusive access to the names that are not `#[singleton]` types'.
     fn write(&self) -> NamesWriter<'_> {
         self.names.write()
@@ -294,11 +271,11 @@ impl SingletonCore {
     }
 
     fn lookup(&self, name: &str) -> Result<Option<Arc<Entry>>> {
-        match self.read().get(name) {
+        self.names.with(name, |named| match named {
             None => Ok(None),
             Some(Named::One(entry)) => Ok(Some(Arc::clone(entry))),
             Some(Named::Ambiguous(all)) => Err(duplicate(name, all)),
-        }
+        })
     }
 
     /// The entry for `name`, made (unregistered) if there is none.
@@ -330,14 +307,18 @@ impl SingletonCore {
     fn find(&self, name: &str, want: Option<(TypeId, &'static str)>) -> Result<Found> {
         self.admit(SingletonOperation::Get, name)?;
         context::record_dependency(name);
-        let entry = match self.read().get(name) {
-            None => return Ok(Found::Live(None)),
-            Some(Named::Ambiguous(all)) => return Err(duplicate(name, all)),
+        let entry = self.names.with(name, |named| match named {
+            None => Err(Ok(Found::Live(None))),
+            Some(Named::Ambiguous(all)) => Err(Err(duplicate(name, all))),
             // The common case takes its handle while the map is loaded, cloning no `Arc`.
             Some(Named::One(entry)) => match entry.slot.get(true) {
-                Some(live) => return Ok(Found::Live(Some(live))),
-                None => Arc::clone(entry),
+                Some(live) => Err(Ok(Found::Live(Some(live)))),
+                None => Ok(Arc::clone(entry)),
             },
+        });
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(done) => return done,
         };
         if entry.registration.is_none() {
             return Ok(Found::Live(None));
@@ -781,11 +762,11 @@ impl SingletonCore {
     /// HAS that says why it could not answer: what `execute` runs.
     fn try_has(&self, operation: SingletonOperation, name: &str) -> std::result::Result<bool, Denied> {
         self.gate(operation, Some(name))?;
-        match self.read().get(name) {
+        self.names.with(name, |named| match named {
             None => Ok(false),
             Some(Named::One(entry)) => Ok(entry.slot.is_some()),
             Some(Named::Ambiguous(all)) => Err(duplicate(name, all).into()),
-        }
+        })
     }
 
     /// DELETE: removes the instance under `name`. `true` when there was one; `false` when not, when
