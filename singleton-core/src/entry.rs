@@ -98,7 +98,6 @@ impl SingletonValue {
             created_at: SystemTime::now(),
             init_duration,
             seq: CREATION_SEQ.fetch_add(1, Ordering::Relaxed),
-            tally: crate::node::Tally::NONE,
         }
     }
 }

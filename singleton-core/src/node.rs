@@ -49,7 +49,8 @@
 //! pointer always reads valid atomics, and finds the stripe `DEAD` (and retries) or finds the
 //! node republished (its compare-and-swap then counts on the new contents, and the entry check
 //! sends it back). Each pool holds at most as many nodes of its class as were ever live at once
-//! (a striped node takes 1,152 bytes, a one-stripe node 136), and keeps them. The
+//! (a striped node takes 1,152 bytes, a one-stripe node 144), and keeps them; a `#[singleton]`
+//! type's node whose free waits for a borrow to end (see `borrow`) counts as live until then. The
 //! values themselves are dropped as soon as the core and the last handle let go.
 
 use std::any::{Any, TypeId};
@@ -57,7 +58,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, SystemTime};
 
-use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 mod borrow;
 pub(crate) use borrow::{set_counters, Borrow};
@@ -116,32 +117,12 @@ pub(crate) struct Meta {
     pub(crate) init_duration: Option<Duration>,
     /// Creation order across every core: `clear` lets go of the newest first.
     pub(crate) seq: u64,
-    /// For an instance whose borrows count on per-thread counters: the counter, and the sum of
-    /// every thread's counter when the instance was published (see the `borrow` module). Set by
-    /// [`Slot`] when it publishes.
-    pub(crate) tally: Tally,
 }
 
-/// What a node's borrows were counted from: the per-thread counter `counter` (none when
-/// [`Tally::NONE`]) had summed to `base` when the node was published. Two plain fields, not an
-/// `Option`, so that a node's header stays within its cache lines.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Tally {
-    counter: u32,
-    base: u64,
-}
-
-impl Tally {
-    pub(crate) const NONE: Tally = Tally { counter: u32::MAX, base: 0 };
-
-    /// The accesses counted by borrows since the node was published.
-    fn borrowed(self) -> u64 {
-        if self.counter == u32::MAX {
-            return 0;
-        }
-        borrow::counted(self.counter).wrapping_sub(self.base)
-    }
-}
+/// No per-thread counter: the node's borrows count on its stripes.
+const NO_COUNTER: u32 = u32::MAX;
+/// The `borrow_end` of a node still in its slot.
+const LIVE: u64 = u64::MAX;
 
 impl Meta {
     /// `value` without its vtable, for handles to read without a virtual call.
@@ -165,6 +146,14 @@ impl Drop for Meta {
 pub(crate) struct Node {
     central: AtomicU64,
     meta: UnsafeCell<Option<Meta>>,
+    /// The node's borrows counted on per-thread counters (see the `borrow` module) are those
+    /// that moved the sum of counter `borrow_counter` from `borrow_base` (read when the node
+    /// entered its slot) to `borrow_end` (read when it left; [`LIVE`] until then): one split
+    /// point between two instances, so a borrow is counted on one of them only.
+    borrow_base: AtomicU64,
+    borrow_end: AtomicU64,
+    /// [`NO_COUNTER`] when the node's slot has none.
+    borrow_counter: AtomicU32,
     /// The class, fixed when the node is allocated: `Striped` or `Compact`.
     striped: bool,
     /// Set while the node waits, freed of every handle, for a borrow that has it marked to end.
@@ -195,13 +184,16 @@ impl Node {
     /// Fills a node of the class `striped` (from its pool, or new) with `meta` and makes it
     /// live. The returned pointer is the publisher's reference: store it in a [`Slot`], which
     /// retires it when it lets go.
-    fn publish(meta: Meta, striped: bool) -> NonNull<Node> {
+    fn publish(meta: Meta, striped: bool, counter: Option<u32>) -> NonNull<Node> {
         let node = pool::take(striped).unwrap_or_else(|| {
             // Made dead, so that it is published below exactly as a pooled node is. The pointer
             // is to the whole allocation (its provenance covers the stripes), cast to the header.
             let node = Node {
                 central: AtomicU64::new(0),
                 meta: UnsafeCell::new(None),
+                borrow_base: AtomicU64::new(0),
+                borrow_end: AtomicU64::new(LIVE),
+                borrow_counter: AtomicU32::new(NO_COUNTER),
                 striped,
                 deferred: AtomicBool::new(false),
             };
@@ -216,6 +208,10 @@ impl Node {
         // no other thread reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
+        n.borrow_counter.store(counter.unwrap_or(NO_COUNTER), Ordering::Relaxed);
+        // Provisional: set again when the node enters its slot.
+        n.borrow_base.store(counter.map_or(0, borrow::counted), Ordering::Relaxed);
+        n.borrow_end.store(LIVE, Ordering::Relaxed);
         n.central.store(BIAS, Ordering::Relaxed);
         for s in stripe_ids(striped) {
             // SAFETY: `node` is a node of the class `striped`, allocated by the code above.
@@ -337,6 +333,21 @@ impl Node {
         drop(meta);
     }
 
+    /// The accesses counted by borrows on the per-thread counter of the node's slot, if it has
+    /// one: those between the node's entry into its slot and its exit (or now).
+    fn borrowed(&self) -> u64 {
+        let counter = self.borrow_counter.load(Ordering::Relaxed);
+        if counter == NO_COUNTER {
+            return 0;
+        }
+        let end = match self.borrow_end.load(Ordering::Relaxed) {
+            LIVE => borrow::counted(counter),
+            end => end,
+        };
+        // Saturating: two racing replacements may each read the sum before the other's split.
+        end.saturating_sub(self.borrow_base.load(Ordering::Relaxed))
+    }
+
     /// Counts an access on the calling thread's stripe of `node` (a borrow's, where its slot
     /// has no per-thread counter).
     fn count_access(node: NonNull<Node>) {
@@ -355,8 +366,7 @@ impl Node {
         // SAFETY: nodes are never deallocated.
         let n = unsafe { node.as_ref() };
         // SAFETY: the caller holds a handle, so `meta` is set and not written.
-        let tally = n.meta.with(|m| unsafe { (*m).as_ref().map_or(Tally::NONE, |m| m.tally) });
-        let borrowed = tally.borrowed();
+        let borrowed = n.borrowed();
         let striped = n.striped;
         stripe_ids(striped)
             // SAFETY: `striped` is the node's class.
@@ -506,12 +516,25 @@ impl Slot {
         Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter: Some(counter) }
     }
 
-    /// Publishes `meta` in a node of this slot's class, with this slot's borrow tally.
-    fn publish(&self, mut meta: Meta) -> NonNull<Node> {
-        if let Some(counter) = self.counter {
-            meta.tally = Tally { counter, base: borrow::counted(counter) };
+    /// Publishes `meta` in a node of this slot's class, counting borrows on this slot's counter.
+    fn publish(&self, meta: Meta) -> NonNull<Node> {
+        Node::publish(meta, self.striped, self.counter)
+    }
+
+    /// Splits the borrows counted on this slot's counter between the node that left the slot
+    /// and the one that entered it, at one reading of the sum, taken after the change.
+    fn split_borrows(&self, old: *mut Node, new: *mut Node) {
+        let Some(counter) = self.counter else { return };
+        let at = borrow::counted(counter);
+        // SAFETY: nodes are never deallocated; the caller holds the publisher's reference to
+        // both (neither is retired yet), so neither is reused meanwhile.
+        if let Some(new) = unsafe { new.as_ref() } {
+            new.borrow_base.store(at, Ordering::Relaxed);
         }
-        Node::publish(meta, self.striped)
+        // SAFETY: as above.
+        if let Some(old) = unsafe { old.as_ref() } {
+            old.borrow_end.store(at, Ordering::Relaxed);
+        }
     }
 
     /// A counted reference to the current node; `access` also counts an access.
@@ -543,7 +566,9 @@ impl Slot {
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
         let new = meta.map_or(std::ptr::null_mut(), |m| self.publish(m).as_ptr());
-        NonNull::new(self.ptr.swap(new, Ordering::AcqRel)).map(Retired)
+        let old = self.ptr.swap(new, Ordering::AcqRel);
+        self.split_borrows(old, new);
+        NonNull::new(old).map(Retired)
     }
 
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
@@ -556,6 +581,7 @@ impl Slot {
             .compare_exchange(std::ptr::null_mut(), node.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
+            self.split_borrows(std::ptr::null_mut(), node.as_ptr());
             return mine;
         }
         // A `set` got there first, and wins. Ours was never in the slot: retire it here.

@@ -4,7 +4,9 @@
 //! costs about 20 ns on the VMs this crate is measured on, thirty times a `LazyLock` deref. A
 //! borrow that ends before its caller returns needs no count: it only has to keep the value from
 //! being dropped while it runs. This module does that with hazard marks, and counts accesses in
-//! per-thread counters; the read side writes only memory that no other thread writes.
+//! per-thread counters: a borrow of a registered `#[singleton]` type's instance in the global
+//! core writes only memory that no other thread writes. (Elsewhere, say a type `inventory` did
+//! not collect, the access is counted on the node with one atomic add.)
 //!
 //! # The reader
 //!
@@ -31,9 +33,11 @@
 //! marked is not freed: it goes on a list of deferred nodes and its `deferred` flag is set; the
 //! writer then looks again (the mark may have been cleared meanwhile), and every reader that
 //! clears a mark on a deferred node looks too. Whoever finds it unmarked frees it, once (the
-//! list is behind a lock). So the value is dropped after the last borrow of it ends, on the
-//! thread of that borrow, and a writer never waits for a reader: `f` may `delete` its own
-//! singleton.
+//! list is behind a lock). So the value is dropped after the last borrow of it ends, and a
+//! writer never waits for a reader: `f` may `delete` its own singleton. It is dropped by the
+//! thread that ends that borrow, or by any thread that looks at the deferred nodes at that
+//! moment (a writer freeing another `#[singleton]` node, another borrow ending); a `Drop` that
+//! panics there is caught and logged.
 //!
 //! Why it is sound: the reader's store of the mark and its second load of the slot, and the
 //! writer's swap of the slot and its load of the marks, are separated by the two halves of the
@@ -57,11 +61,13 @@
 //!
 //! A borrow of a registered `#[singleton]` type's instance in the global core counts on the
 //! borrowing thread's counter of that type ([`Record::counts`], indexed by the entry's
-//! [`Slot`](super::Slot) counter). A node remembers the sum of those counters when it was
-//! published (`Meta::tally`); its accesses are its own stripes' plus how much the sum has grown
-//! since. A borrow that races a replacement of the instance may be counted to either of the two
-//! instances; every borrow is counted once. Counters are never reset: a record given back by an
-//! exiting thread keeps its counts for the next thread that claims it.
+//! [`Slot`](super::Slot) counter). When a node enters its slot and when it leaves it, the slot
+//! reads the sum of those counters once, after the change, and the node keeps both readings: its
+//! accesses are its own stripes' plus how much the sum grew in between (or since it entered, while
+//! it is in the slot). A replacement splits the sum at one reading, so a borrow that races it is
+//! counted on one of the two instances, and every borrow is counted once. Counters are never
+//! reset: a record given back by an exiting thread keeps its counts for the next thread that
+//! claims it.
 
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
@@ -214,12 +220,15 @@ fn reclaim() {
             unsafe { Node::free_now(node) }
         }));
         if let Err(payload) = freed {
-            let message = crate::error::panic_message(payload.as_ref());
-            tracing::error!(
-                type_name = type_name.unwrap_or("?"),
-                panic = %message,
-                "dropping a singleton released during a borrow panicked"
-            );
+            // Caught too (a subscriber may panic), so that the rest of the nodes are freed.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let message = crate::error::panic_message(payload.as_ref());
+                tracing::error!(
+                    type_name = type_name.unwrap_or("?"),
+                    panic = %message,
+                    "dropping a singleton released during a borrow panicked"
+                );
+            }));
         }
     }
 }
@@ -491,8 +500,12 @@ mod barrier {
             } else {
                 FENCES
             };
-            STRATEGY.store(s, Ordering::Release);
-            s == MEMBARRIER
+            // The first decision stands, even if a probe on another thread answered otherwise:
+            // every reader and writer must use the same one.
+            match STRATEGY.compare_exchange(UNKNOWN, s, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => s == MEMBARRIER,
+                Err(first) => first == MEMBARRIER,
+            }
         }
 
         /// `membarrier`: what [`init`] returned.

@@ -239,6 +239,94 @@ mod loom_models {
         });
     }
 
+    /// A stale mark on a node that is freed from slot `a`, reused by slot `b` and freed again:
+    /// the second free is deferred by the stale mark, and nobody may lose it.
+    #[test]
+    fn loom_a_stale_mark_on_a_node_reused_by_another_slot() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let drops2 = Arc::new(AtomicUsize::new(0));
+            let a = Arc::new(Slot::new(true));
+            let b = Arc::new(Slot::new(true));
+            drop(a.swap(Some(probe(&drops, 1))));
+            let reader = {
+                let (a, drops) = (Arc::clone(&a), Arc::clone(&drops));
+                thread::spawn(move || {
+                    if let Some(bw) = Borrow::begin(&a) {
+                        // SAFETY: every value in these tests is a `Probe`.
+                        let id = unsafe { &*bw.meta().data().cast::<Probe>() }.id;
+                        assert_eq!(id, 1, "slot a only ever held value 1");
+                        assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while borrowed");
+                    }
+                })
+            };
+            drop(a.swap(None));
+            drop(b.swap(Some(probe(&drops2, 2))));
+            drop(b.swap(None));
+            reader.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "a deferred node was never freed");
+            assert_eq!(drops2.load(Ordering::SeqCst), 1, "a deferred node was never freed");
+        });
+    }
+
+    /// Nested borrows of two slots while another thread deletes both.
+    #[test]
+    fn loom_nested_borrows_race_deletes() {
+        loom::model(|| {
+            let da = Arc::new(AtomicUsize::new(0));
+            let db = Arc::new(AtomicUsize::new(0));
+            let a = Arc::new(Slot::new(true));
+            let b = Arc::new(Slot::new(true));
+            drop(a.swap(Some(probe(&da, 1))));
+            drop(b.swap(Some(probe(&db, 2))));
+            let reader = {
+                let (a, b, da, db) = (Arc::clone(&a), Arc::clone(&b), Arc::clone(&da), Arc::clone(&db));
+                thread::spawn(move || {
+                    if let Some(x) = Borrow::begin(&a) {
+                        if let Some(y) = Borrow::begin(&b) {
+                            assert_eq!(db.load(Ordering::SeqCst), 0, "inner dropped while borrowed");
+                            drop(y);
+                        }
+                        assert_eq!(da.load(Ordering::SeqCst), 0, "outer dropped while borrowed");
+                        drop(x);
+                    }
+                })
+            };
+            drop(b.swap(None));
+            drop(a.swap(None));
+            reader.join().unwrap();
+            assert_eq!(da.load(Ordering::SeqCst), 1, "outer never freed");
+            assert_eq!(db.load(Ordering::SeqCst), 1, "inner never freed");
+        });
+    }
+
+    /// A borrow counted on a per-thread counter while its instance is replaced is counted on
+    /// exactly one of the two instances.
+    #[test]
+    fn loom_a_borrow_racing_a_replacement_is_counted_once() {
+        loom::model(|| {
+            borrow::set_counters(1);
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::counted(0));
+            drop(slot.swap(Some(probe(&drops, 1))));
+            let old = slot.get(false).unwrap();
+            let reader = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || {
+                    let Some(b) = Borrow::begin(&slot) else { return 0 };
+                    b.count(slot.counter);
+                    1
+                })
+            };
+            drop(slot.swap(Some(probe(&drops, 2))));
+            let borrowed = reader.join().unwrap();
+            let new = slot.get(false).unwrap();
+            assert_eq!(old.accesses() + new.accesses(), borrowed, "counted once, on one instance");
+            drop((old, new));
+            drop(slot.swap(None));
+        });
+    }
+
     /// A borrow races two replacements, so that its node may be freed, pooled and published
     /// again in the same slot while the borrow validates it.
     #[test]
