@@ -320,7 +320,7 @@ fn print_memory() {
     line(
         "heap per live instance (set, 8 B value)",
         set_heap / 1000,
-        "(node: 1 stripe of 16 B + metadata; entry; name; boxed value; map slot)".to_owned(),
+        "(node: 2 stripes of a line + metadata; entry; name; boxed value; map slot)".to_owned(),
     );
     line(
         "same in RwLock<HashMap<String, Arc<dyn Any>>>",

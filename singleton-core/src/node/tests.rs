@@ -451,9 +451,11 @@ mod loom_models {
 
 #[cfg(not(loom))]
 #[test]
-fn a_one_stripe_node_is_compact() {
-    // The counters of a run-time name's node: one 16-byte stripe, not eight cache lines.
-    assert!(std::mem::size_of::<Compact>() <= 160, "{}", std::mem::size_of::<Compact>());
+fn a_compact_node_is_compact() {
+    // The counters of a run-time name's node: two stripes of one line each, not eight pairs of
+    // lines.
+    assert_eq!(std::mem::size_of::<Compact>(), 128 + COMPACT_STRIPES * 64);
+    assert_eq!(std::mem::offset_of!(Compact, stripes), 128);
     // A striped node: the header's cache lines, then one 128-byte stripe per thread stripe.
     assert_eq!(std::mem::size_of::<Striped>(), 128 + STRIPES * 128);
     assert_eq!(std::mem::offset_of!(Striped, stripes), 128);
