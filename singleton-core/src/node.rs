@@ -651,24 +651,11 @@ fn compact_index() -> u8 {
     COMPACT + (stripe_index() % COMPACT_STRIPES) as u8
 }
 
-/// The calling thread's stripe: threads are numbered in the order they first take a handle.
+/// The calling thread's stripe.
 #[cfg(not(loom))]
 #[inline]
 fn stripe_index() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicUsize, Ordering as O};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    std::thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    INDEX.with(|i| {
-        let mut v = i.get();
-        if v == usize::MAX {
-            v = NEXT.fetch_add(1, O::Relaxed) % STRIPES;
-            i.set(v);
-        }
-        v
-    })
+    crate::sync::thread_index() % STRIPES
 }
 
 /// Under loom: model threads numbered afresh in every explored execution.

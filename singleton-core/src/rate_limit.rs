@@ -1,8 +1,7 @@
 //! The sliding-window rate limit of the name-keyed operations, and the clock it reads.
 
-use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -424,20 +423,7 @@ impl Shared {
 
 /// This thread's counter of refusals.
 fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    SHARD
-        .try_with(|s| {
-            let mut i = s.get();
-            if i == usize::MAX {
-                i = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-                s.set(i);
-            }
-            i
-        })
-        .unwrap_or(0)
+    crate::sync::thread_index() % SHARDS
 }
 
 /// Spins, then yields: waits for another thread to finish a few instructions, and lets it run

@@ -35,6 +35,28 @@ impl<T> UnsafeCell<T> {
     }
 }
 
+/// The calling thread's number: threads are numbered in the order they first ask. What the
+/// per-thread stripes and counters (a node's stripes, the limiter's refusal counters) are picked by.
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    use std::cell::Cell;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::thread_local! {
+        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    // A thread past its thread-locals' teardown shares number 0.
+    INDEX
+        .try_with(|i| {
+            let mut v = i.get();
+            if v == usize::MAX {
+                v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                i.set(v);
+            }
+            v
+        })
+        .unwrap_or(0)
+}
+
 /// Waits a moment in a retry loop (under loom: lets the other threads run, which the model needs
 /// to make progress).
 #[inline]
