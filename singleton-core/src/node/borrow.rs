@@ -321,12 +321,6 @@ fn claim() -> Option<&'static Record> {
     Some(record)
 }
 
-/// A thread's record is given back when the thread exits.
-fn release(record: &'static Record) {
-    debug_assert_eq!(record.depth.load(Ordering::Relaxed), 0);
-    record.in_use.store(false, Ordering::Release);
-}
-
 #[cfg(not(loom))]
 fn head() -> &'static AtomicPtr<Record> {
     static HEAD: AtomicPtr<Record> = AtomicPtr::new(ptr::null_mut());
@@ -368,7 +362,9 @@ mod local {
             RECORD.with(|r| r.set(ptr::null()));
             // SAFETY: records are never freed.
             if let Some(record) = unsafe { self.0.get().as_ref() } {
-                release(record);
+                // The thread exits with no borrow running: the record is free for another.
+                debug_assert_eq!(record.depth.load(Ordering::Relaxed), 0);
+                record.in_use.store(false, Ordering::Release);
             }
         }
     }
@@ -393,7 +389,8 @@ mod local {
     }
 }
 
-/// Under loom, model threads get a record afresh in every explored execution.
+/// Under loom, model threads get a record afresh in every explored execution, and records are
+/// not given back (an execution is short).
 #[cfg(loom)]
 mod local {
     use super::*;
@@ -409,12 +406,6 @@ mod local {
     pub(super) fn set(record: &'static Record) -> bool {
         RECORD.with(|r| r.set(record));
         true
-    }
-
-    /// Records are not given back under loom (executions are short).
-    #[allow(dead_code)]
-    fn unused(record: &'static Record) {
-        release(record)
     }
 }
 
