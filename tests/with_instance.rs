@@ -56,22 +56,43 @@ fn every_borrow_counts_one_access_from_any_number_of_threads() {
     assert_eq!(manager().stats().unwrap().access_counts["borrow_counted"], 4_000);
 }
 
-#[singleton(name = "borrow_churn", factory = || BorrowChurn(vec![7; 64]))]
+static CHURN_MADE: AtomicUsize = AtomicUsize::new(0);
+static CHURN_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+#[singleton(name = "borrow_churn", factory = BorrowChurn::new)]
 pub struct BorrowChurn(Vec<u8>);
 
+impl BorrowChurn {
+    fn new() -> Self {
+        CHURN_MADE.fetch_add(1, SeqCst);
+        BorrowChurn(vec![7; 64])
+    }
+}
+
+impl Drop for BorrowChurn {
+    fn drop(&mut self) {
+        // A borrow that outlived the value would read zeros, not sevens.
+        self.0.fill(0);
+        CHURN_DROPPED.fetch_add(1, SeqCst);
+    }
+}
+
 #[test]
-fn borrows_race_deletes_from_another_thread_and_always_read_a_live_value() {
+fn borrows_race_deletes_and_sets_from_another_thread_and_every_value_is_dropped_once() {
     manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
     let stop = Arc::new(AtomicBool::new(false));
-    let deleter = {
+    let writer = {
         let stop = Arc::clone(&stop);
         thread::spawn(move || {
-            let mut deleted = 0;
+            let (mut deleted, mut replaced) = (0, 0);
             while !stop.load(SeqCst) {
                 deleted += usize::from(manager().delete("borrow_churn"));
                 thread::yield_now();
+                manager().set("borrow_churn", BorrowChurn::new()).unwrap();
+                replaced += 1;
+                thread::yield_now();
             }
-            deleted
+            (deleted, replaced)
         })
     };
     for _ in 0..20_000 {
@@ -79,8 +100,12 @@ fn borrows_race_deletes_from_another_thread_and_always_read_a_live_value() {
         assert_eq!(sum, 7 * 64);
     }
     stop.store(true, SeqCst);
-    let deleted = deleter.join().unwrap();
-    assert!(deleted > 0, "the deleter raced the borrows");
+    let (deleted, replaced) = writer.join().unwrap();
+    assert!(deleted > 0 && replaced > 0, "the writer raced the borrows");
+    manager().delete("borrow_churn");
+    // Every value made, by the factory or for `set`, is dropped once: none is kept alive by a
+    // borrow that ended, none twice.
+    assert_eq!(CHURN_DROPPED.load(SeqCst), CHURN_MADE.load(SeqCst));
 }
 
 static HELD_DROPPED: AtomicUsize = AtomicUsize::new(0);
