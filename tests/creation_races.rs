@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use singleton_kit::testing::Scope;
-use singleton_kit::{singleton, SingletonCore};
+use singleton_kit::{singleton, Instance, SingletonCore};
 
 fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
@@ -32,6 +32,37 @@ async fn until(gate: Arc<AtomicBool>) {
 }
 
 struct Tracked(Arc<AtomicUsize>);
+
+/// The creation of "x" on `core`, which waits for `gate` and then makes a value that counts its
+/// drops in `drops`.
+fn gated<'c>(
+    core: &'c SingletonCore,
+    gate: &Arc<AtomicBool>,
+    drops: &Arc<AtomicUsize>,
+) -> Pin<Box<impl Future<Output = singleton_kit::Result<Instance<Tracked>>> + 'c>> {
+    let (g, d) = (gate.clone(), drops.clone());
+    Box::pin(core.get_or_create_async("x", move || async move {
+        until(g).await;
+        Tracked(d)
+    }))
+}
+
+/// A call for "x" that must join the creation already under way.
+fn joining(
+    core: &SingletonCore,
+) -> Pin<Box<impl Future<Output = singleton_kit::Result<Instance<Tracked>>> + '_>> {
+    Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!("one creation") }))
+}
+
+/// The instance a call gives once the gate is open: it must be ready at once.
+fn ready_now<F: Future<Output = singleton_kit::Result<Instance<Tracked>>> + ?Sized>(
+    f: Pin<&mut F>,
+) -> Instance<Tracked> {
+    match poll_once(f) {
+        Poll::Ready(r) => r.expect("created"),
+        Poll::Pending => panic!("the gate is open"),
+    }
+}
 impl Drop for Tracked {
     fn drop(&mut self) {
         self.0.fetch_add(1, SeqCst);
@@ -46,22 +77,12 @@ fn a_cancelled_starter_leaves_no_outcome_behind() {
     let core = SingletonCore::new();
     let gate = Arc::new(AtomicBool::new(false));
     let drops = Arc::new(AtomicUsize::new(0));
-    {
-        let (g, d) = (gate.clone(), drops.clone());
-        let mut starter = Box::pin(core.get_or_create_async("x", move || async move {
-            until(g).await;
-            Tracked(d)
-        }));
-        assert!(poll_once(starter.as_mut()).is_pending());
-        drop(starter); // cancelled: the creation is parked in the record
-    }
+    let mut starter = gated(&core, &gate, &drops);
+    assert!(poll_once(starter.as_mut()).is_pending());
+    drop(starter); // cancelled: the creation is parked in the record
     gate.store(true, SeqCst);
-    let mut next =
-        Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!("one creation") }));
-    let got = match poll_once(next.as_mut()) {
-        Poll::Ready(r) => r.expect("created"),
-        Poll::Pending => panic!("the gate is open"),
-    };
+    let mut next = joining(&core);
+    let got = ready_now(next.as_mut());
     drop(next);
     // One call returned the instance: the count must be 1 (SPEC: a cancelled call counts none).
     let accesses = core.stats().unwrap().access_counts["x"];
@@ -77,21 +98,13 @@ fn a_cancelled_starter_with_a_waiter_counts_one_access_and_drops_once() {
     let core = SingletonCore::new();
     let gate = Arc::new(AtomicBool::new(false));
     let drops = Arc::new(AtomicUsize::new(0));
-    let (g, d) = (gate.clone(), drops.clone());
-    let mut starter = Box::pin(core.get_or_create_async("x", move || async move {
-        until(g).await;
-        Tracked(d)
-    }));
+    let mut starter = gated(&core, &gate, &drops);
     assert!(poll_once(starter.as_mut()).is_pending());
-    let mut waiter =
-        Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!("one creation") }));
+    let mut waiter = joining(&core);
     assert!(poll_once(waiter.as_mut()).is_pending());
     drop(starter);
     gate.store(true, SeqCst);
-    let got = match poll_once(waiter.as_mut()) {
-        Poll::Ready(r) => r.expect("created"),
-        Poll::Pending => panic!("the gate is open"),
-    };
+    let got = ready_now(waiter.as_mut());
     drop(waiter);
     let accesses = core.stats().unwrap().access_counts["x"];
     drop(got);
@@ -238,11 +251,7 @@ fn a_starter_racing_the_caller_that_ends_its_creation_leaks_nothing() {
         let s = {
             let (core, drops, gate, started) = (core.clone(), drops.clone(), gate.clone(), started.clone());
             std::thread::spawn(move || {
-                let d = drops.clone();
-                let mut f = Box::pin(core.get_or_create_async("x", move || async move {
-                    until(gate).await;
-                    Tracked(d)
-                }));
+                let mut f = gated(&core, &gate, &drops);
                 loop {
                     if let Poll::Ready(r) = poll_once(f.as_mut()) {
                         return r.is_ok();
@@ -257,8 +266,7 @@ fn a_starter_racing_the_caller_that_ends_its_creation_leaks_nothing() {
         let w = {
             let (core, gate) = (core.clone(), gate.clone());
             std::thread::spawn(move || {
-                let mut f =
-                    Box::pin(core.get_or_create_async::<Tracked, _, _>("x", || async { unreachable!() }));
+                let mut f = joining(&core);
                 let mut n = 0;
                 loop {
                     if let Poll::Ready(r) = poll_once(f.as_mut()) {
