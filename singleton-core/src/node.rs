@@ -159,7 +159,8 @@ pub(crate) struct Node {
     /// point between two instances, so a borrow is counted on one of them only.
     borrow_base: AtomicU64,
     borrow_end: AtomicU64,
-    /// [`NO_COUNTER`] when the node's slot has none.
+    /// Set when the node enters a slot that has a counter; [`NO_COUNTER`] until then, and for
+    /// good in a slot without one.
     borrow_counter: AtomicU32,
     /// The class, fixed when the node is allocated: `Striped` or `Compact`.
     striped: bool,
@@ -195,7 +196,7 @@ impl Node {
     /// Fills a node of the class `striped` (from its pool, or new) with `meta` and makes it
     /// live. The returned pointer is the publisher's reference: store it in a [`Slot`], which
     /// retires it when it lets go.
-    fn publish(meta: Meta, striped: bool, counter: Option<u32>) -> NonNull<Node> {
+    fn publish(meta: Meta, striped: bool) -> NonNull<Node> {
         let node = pool::take(striped).unwrap_or_else(|| {
             // Made dead, so that it is published below exactly as a pooled node is. The pointer
             // is to the whole allocation (its provenance covers the stripes), cast to the header.
@@ -220,9 +221,8 @@ impl Node {
         // no other thread reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
-        n.borrow_counter.store(counter.unwrap_or(NO_COUNTER), Ordering::Relaxed);
-        // Provisional: set again when the node enters its slot.
-        n.borrow_base.store(counter.map_or(0, borrow::counted), Ordering::Relaxed);
+        // Counted from when it enters its slot (`Slot::split_borrows`).
+        n.borrow_counter.store(NO_COUNTER, Ordering::Relaxed);
         n.borrow_end.store(LIVE, Ordering::Relaxed);
         n.central.store(BIAS, Ordering::Relaxed);
         for s in stripe_ids(striped) {
@@ -349,7 +349,8 @@ impl Node {
     /// The accesses counted by borrows on the per-thread counter of the node's slot, if it has
     /// one: those between the node's entry into its slot and its exit (or now).
     fn borrowed(&self) -> u64 {
-        let counter = self.borrow_counter.load(Ordering::Relaxed);
+        // Acquire: see the base stored before the counter.
+        let counter = self.borrow_counter.load(Ordering::Acquire);
         if counter == NO_COUNTER {
             return 0;
         }
@@ -529,11 +530,6 @@ impl Slot {
         Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter: Some(counter) }
     }
 
-    /// Publishes `meta` in a node of this slot's class, counting borrows on this slot's counter.
-    fn publish(&self, meta: Meta) -> NonNull<Node> {
-        Node::publish(meta, self.striped, self.counter)
-    }
-
     /// Splits the borrows counted on this slot's counter between the node that left the slot
     /// and the one that entered it, at one reading of the sum, taken after the change.
     fn split_borrows(&self, old: *mut Node, new: *mut Node) {
@@ -543,6 +539,7 @@ impl Slot {
         // both (neither is retired yet), so neither is reused meanwhile.
         if let Some(new) = unsafe { new.as_ref() } {
             new.borrow_base.store(at, Ordering::Relaxed);
+            new.borrow_counter.store(counter, Ordering::Release);
         }
         // SAFETY: as above.
         if let Some(old) = unsafe { old.as_ref() } {
@@ -578,7 +575,7 @@ impl Slot {
     /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
-        let new = meta.map_or(std::ptr::null_mut(), |m| self.publish(m).as_ptr());
+        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped).as_ptr());
         let old = self.ptr.swap(new, Ordering::AcqRel);
         self.split_borrows(old, new);
         NonNull::new(old).map(Retired)
@@ -587,7 +584,7 @@ impl Slot {
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = self.publish(meta);
+        let node = Node::publish(meta, self.striped);
         let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
         if self
             .ptr
