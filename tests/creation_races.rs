@@ -303,3 +303,242 @@ fn an_async_factory_asking_for_itself_by_name_is_a_cycle() {
         other => panic!("expected a cycle, got {:?}", other.map(|v| *v)),
     }
 }
+
+/// A sync call never waits for an async creation, also once the call that started it is gone:
+/// it once waited on a condition variable for as long as nobody polled the creation, for ever
+/// here. The creation itself is then driven on by the next async caller.
+#[test]
+fn a_sync_call_does_not_wait_for_an_async_creation_whose_starter_is_gone() {
+    let core = Arc::new(SingletonCore::new());
+    let gate = Arc::new(AtomicBool::new(false));
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut starter = gated(&core, &gate, &drops);
+    assert!(poll_once(starter.as_mut()).is_pending());
+    drop(starter);
+
+    // On its own thread, so that a hang fails the test instead of stopping the run.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sync_core = core.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(sync_core.get_or_create("x", || 9_u32).map(|v| *v));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(Err(singleton_kit::SingletonError::NeedsAwait { name })) => assert_eq!(name, "x"),
+        Ok(other) => panic!("expected NeedsAwait, got {other:?}"),
+        Err(_) => panic!("the sync call waited for the async creation"),
+    }
+
+    gate.store(true, SeqCst);
+    let mut next = joining(&core);
+    let made = ready_now(next.as_mut());
+    assert_eq!(core.stats().unwrap().access_counts["x"], 1);
+    drop((made, next));
+    core.clear();
+    assert_eq!(drops.load(SeqCst), 1);
+}
+
+/// The realistic form of the case above on a current-thread runtime: the starter times out, a
+/// spawned task drives the creation on, and a third task's sync call must answer at once
+/// rather than park the runtime's only thread.
+#[test]
+fn a_sync_call_on_a_current_thread_runtime_does_not_park_it() {
+    let core: &'static SingletonCore = Box::leak(Box::new(SingletonCore::new()));
+    // On its own thread, so that a parked runtime fails the test instead of stopping the run.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let _ = tx.send(rt.block_on(async move {
+            let slow = || async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                7_u64
+            };
+            let timed_out = tokio::time::timeout(
+                std::time::Duration::from_millis(20),
+                core.get_or_create_async("p", slow),
+            )
+            .await;
+            assert!(timed_out.is_err(), "the starter times out");
+            let driver =
+                tokio::spawn(core.get_or_create_async::<u64, _, _>("p", || async { unreachable!() }));
+            tokio::task::yield_now().await;
+            let sync = tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                (core.get_or_create("p", || 9_u64).map(|v| *v), started.elapsed())
+            });
+            let in_time = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                (sync.await.unwrap(), *driver.await.unwrap().unwrap())
+            });
+            in_time.await.expect("the runtime kept running")
+        }));
+    });
+    let ((sync, waited), made) =
+        rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the sync call parked the runtime");
+    assert!(
+        matches!(sync, Err(singleton_kit::SingletonError::NeedsAwait { .. })),
+        "expected NeedsAwait, got {sync:?}"
+    );
+    assert!(waited < std::time::Duration::from_millis(150), "the sync call waited {waited:?}");
+    assert_eq!(made, 7);
+}
+
+/// `delete` racing a shared async creation: a caller whose creation succeeded gets the
+/// instance it made (a handle outlives a `delete`), never an error that blames the factory.
+/// About one call in 1,400 once answered `Err(Factory)` here ("created, but deleted again...").
+#[test]
+fn a_delete_racing_a_shared_async_creation_is_never_a_factory_error() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+    #[singleton(factory = Raced::connect, async)]
+    pub struct Raced;
+
+    impl Raced {
+        async fn connect() -> Raced {
+            CALLS.fetch_add(1, SeqCst);
+            tokio::task::yield_now().await;
+            Raced
+        }
+    }
+    impl Drop for Raced {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, SeqCst);
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let deleter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(SeqCst) {
+                singleton_kit::manager().delete(Raced::SINGLETON_NAME);
+                std::thread::yield_now();
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let (calls, failures) = rt.block_on(async move {
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let (mut calls, mut failures) = (0_u64, Vec::new());
+                    while std::time::Instant::now() < deadline {
+                        calls += 1;
+                        if let Err(err) = Raced::try_instance().await {
+                            failures.push(err.to_string());
+                        }
+                    }
+                    (calls, failures)
+                })
+            })
+            .collect();
+        let mut all = (0, Vec::new());
+        for task in tasks {
+            let (calls, failures) = task.await.unwrap();
+            all.0 += calls;
+            all.1.extend(failures);
+        }
+        all
+    });
+    stop.store(true, SeqCst);
+    deleter.join().unwrap();
+    assert!(calls > 1000, "only {calls} calls");
+    assert!(failures.is_empty(), "{} of {calls} calls failed, e.g. {}", failures.len(), failures[0]);
+    singleton_kit::manager().delete(Raced::SINGLETON_NAME);
+    drop(rt);
+    assert_eq!(CALLS.load(SeqCst), DROPS.load(SeqCst), "every instance made is dropped once");
+}
+
+/// The name-keyed form of the race above on an isolated core.
+#[test]
+fn a_delete_racing_a_named_async_creation_is_never_a_factory_error() {
+    let core: &'static SingletonCore =
+        Box::leak(Box::new(SingletonCore::with_rate_limit(singleton_kit::RateLimit::unlimited())));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let deleter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(SeqCst) {
+                core.delete("named");
+                std::thread::yield_now();
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let failures = rt.block_on(async move {
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut failures = Vec::new();
+                    while std::time::Instant::now() < deadline {
+                        let made = core
+                            .get_or_create_async("named", || async {
+                                tokio::task::yield_now().await;
+                                5_u32
+                            })
+                            .await;
+                        if let Err(err) = made {
+                            failures.push(err.to_string());
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all
+    });
+    stop.store(true, SeqCst);
+    deleter.join().unwrap();
+    assert!(failures.is_empty(), "{} calls failed, e.g. {}", failures.len(), failures[0]);
+}
+
+/// The window of the race above, aimed at: the creation a starter began is ended by another
+/// caller while a thread deletes the name as fast as it can. The starter must get the instance
+/// its creation made; it once got `Err(Factory)` whenever the `delete` fell between the
+/// instance's store and the other caller's hand-over to the starter.
+#[test]
+fn a_starter_gets_its_instance_even_if_deleted_as_another_caller_ends_its_creation() {
+    let rounds = 3000;
+    let mut failed = Vec::new();
+    for _ in 0..rounds {
+        let core = Arc::new(SingletonCore::with_rate_limit(singleton_kit::RateLimit::unlimited()));
+        let gate = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut starter = gated(&core, &gate, &drops);
+        assert!(poll_once(starter.as_mut()).is_pending());
+        let stop = Arc::new(AtomicBool::new(false));
+        let deleter = {
+            let (core, stop) = (core.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    core.delete("x");
+                }
+            })
+        };
+        gate.store(true, SeqCst);
+        let mut other = joining(&core);
+        let joined = loop {
+            if let Poll::Ready(r) = poll_once(other.as_mut()) {
+                break r;
+            }
+        };
+        let started = loop {
+            if let Poll::Ready(r) = poll_once(starter.as_mut()) {
+                break r;
+            }
+        };
+        stop.store(true, SeqCst);
+        deleter.join().unwrap();
+        for made in [joined, started] {
+            if let Err(err) = made {
+                failed.push(err.to_string());
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{} calls of {} failed, e.g. {}", failed.len(), 2 * rounds, failed[0]);
+}

@@ -606,12 +606,14 @@ impl SingletonCore {
             // A factory that fails or panics, or a caller dropped before it started one, leaves no
             // empty entry behind.
             let mut forget = ForgetIfEmpty { core: self, name, entry: Some(&entry) };
+            // A creation this call started ends with its outcome stored for this call, which
+            // `poll_get` returns before it looks at the entry's place in the map; so `Detached`
+            // comes back with the factory unused, unless a value's `Drop` panicked while the
+            // creation ended (its outcome was then lost with the unwind).
             let Some(factory) = make.take() else {
-                // The creation this call started ended in another caller's poll, and the entry
-                // was removed meanwhile: its outcome could not be kept for this call.
                 return Err(SingletonError::Factory {
                     name: name.to_owned(),
-                    source: "the creation this call started ended in another call, and was not kept".into(),
+                    source: "the creation this call started ended in a panic in another call".into(),
                 });
             };
             let mut get = AsyncGet::new(Arc::clone(&entry), factory);

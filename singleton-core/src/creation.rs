@@ -80,7 +80,11 @@ struct Running {
     started: Instant,
     /// Tasks waiting for this creation, by waiter id.
     wakers: Vec<(u64, Waker)>,
-    /// `Some` for an async creation: the waiter that started it.
+    /// `true` for an async creation: a sync caller never waits for it, whether or not the call
+    /// that started it is still alive.
+    is_async: bool,
+    /// An async creation's starting caller, while it waits: it has no factory left to retry
+    /// with, so whoever ends the creation stores its outcome for it.
     starter: Option<u64>,
     /// An async creation's future while nobody polls it.
     future: Option<BoxFuture>,
@@ -335,6 +339,7 @@ where
                 name: entry.name.clone(),
                 started: Instant::now(),
                 wakers: Vec::new(),
+                is_async: false,
                 starter: None,
                 future: None,
             };
@@ -348,7 +353,9 @@ where
                 return Ok(Err(SingletonError::Cycle { path }));
             }
         }
-        if run.starter.is_some() {
+        if run.is_async {
+            // Its future runs only when an async caller polls it: waiting here could be for ever
+            // (and would park a thread an async runtime needs to drive it).
             return Ok(Err(SingletonError::NeedsAwait { name: entry.name.to_string() }));
         }
         edge.add(&mut g, k);
@@ -477,14 +484,12 @@ where
             };
             if !g.running.contains_key(&k) {
                 let Some(make) = self.make.take() else {
-                    // Only the caller that started a creation has no factory left. It learns how
-                    // the creation ended from the slot or from `outcomes`; neither holds it only
-                    // when the instance was deleted again in the instant after it was made.
+                    // Only the caller that started a creation has no factory left. Whoever ends
+                    // its creation stores the outcome for it in `outcomes` (read above), and
+                    // `abandon` does too: this is not reached.
+                    debug_assert!(false, "a starter's creation ended with no outcome for it");
                     self.leave(&mut g, k);
-                    return Poll::Ready(Ok(Err(SingletonError::Factory {
-                        name: self.entry.name.to_string(),
-                        source: "created, but deleted again before this call could return it".into(),
-                    })));
+                    return Poll::Ready(Ok(Err(abandoned(&self.entry.name))));
                 };
                 let id = g.id();
                 let run = Running {
@@ -493,6 +498,7 @@ where
                     name: self.entry.name.clone(),
                     started: Instant::now(),
                     wakers: vec![(waiter, cx.waker().clone())],
+                    is_async: true,
                     starter: Some(waiter),
                     future: None,
                 };
@@ -570,11 +576,12 @@ where
             }
         };
         // The caller that started the creation is told how it ended, unless that is this one
-        // (or it is gone, or has already seen the instance in the slot).
-        let for_starter = match &result {
-            Ok(_) => self.entry.slot.get(true).map(Ok),
-            Err(err) => Some(Err(share(&self.entry.name, err))),
-        };
+        // (or it is gone). It gets the instance this creation made, even if a `delete` took it
+        // out of the slot meanwhile: its creation succeeded, and a handle outlives a `delete`.
+        let for_starter = Some(match &result {
+            Ok(live) => Ok(live.clone_counted()),
+            Err(err) => Err(share(&self.entry.name, err)),
+        });
         self.end(finishing, for_starter, metric, took);
         log_outcome(&self.entry, &result, took);
         Poll::Ready(Ok(result))
@@ -756,6 +763,10 @@ pub(crate) fn abandon<'a>(entries: impl IntoIterator<Item = &'a Arc<Entry>>) {
             if parked {
                 let run = g.running.remove(&k).expect("checked");
                 wakers.extend(run.wakers.iter().map(|(_, w)| w.clone()));
+                // The caller that started it, if it still waits, has no factory to retry with.
+                if let Some(starter) = run.starter {
+                    g.outcomes.insert(starter, Err(abandoned(&run.name)));
+                }
                 ended.push(run);
             }
         }
@@ -763,6 +774,14 @@ pub(crate) fn abandon<'a>(entries: impl IntoIterator<Item = &'a Arc<Entry>>) {
     // The futures (and the requests inside them) let go of their records here.
     drop(ended);
     wake_all(wakers);
+}
+
+/// How a creation ends for its starting caller when the core or scope it runs in goes away.
+fn abandoned(name: &str) -> SingletonError {
+    SingletonError::Factory {
+        name: name.to_owned(),
+        source: "the creation was abandoned: its core or test scope went away before it ended".into(),
+    }
 }
 
 /// Marks an entry as removed from its core's map, if it holds no instance and nobody is creating

@@ -471,16 +471,29 @@ impl Ref {
     }
 }
 
-impl Clone for Ref {
-    #[inline]
-    fn clone(&self) -> Self {
-        let striped = match self.stripe {
+impl Ref {
+    /// The class of this reference's node.
+    fn striped(&self) -> bool {
+        match self.stripe {
             COMPACT..CENTRAL => false,
             // Rare: a clone of a clone made after retirement. The class never changes.
             CENTRAL => self.node().striped,
             _ => true,
-        };
-        Node::try_acquire(self.node, striped, false).unwrap_or_else(|| {
+        }
+    }
+
+    /// Another reference to the same instance, with an access counted: for a caller that is
+    /// handed an instance another call made. Once the node is retired, the clone is counted
+    /// centrally and carries no access, like any access to an instance its core let go of.
+    pub(crate) fn clone_counted(&self) -> Ref {
+        Node::try_acquire(self.node, self.striped(), true).unwrap_or_else(|| self.clone())
+    }
+}
+
+impl Clone for Ref {
+    #[inline]
+    fn clone(&self) -> Self {
+        Node::try_acquire(self.node, self.striped(), false).unwrap_or_else(|| {
             // Retired: count on `central`, which this handle already keeps above zero.
             self.node().central.fetch_add(1, Ordering::Relaxed);
             Ref { node: self.node, stripe: CENTRAL }
