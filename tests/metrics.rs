@@ -283,11 +283,12 @@ fn export_metrics_gives_absolute_access_counts_and_the_live_gauge() {
     assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "metrics_never_made")]), Some(0));
     assert_eq!(r.get("singleton_live", &[]), Some(&DebugValue::Gauge(3.0.into())));
 
-    // After a delete the series goes to 0 and the gauge down; it is refreshed, not left stale.
+    // After a delete the series keeps its total (a counter never goes down) and the gauge goes
+    // down.
     assert!(core.delete("a"));
     core.get::<u8>("b").unwrap();
     let r = recorded(|| core.export_metrics());
-    assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "a")]), Some(0));
+    assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "a")]), Some(3));
     assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "b")]), Some(1));
     assert_eq!(r.get("singleton_live", &[]), Some(&DebugValue::Gauge(2.0.into())));
 }
@@ -385,12 +386,12 @@ fn run_time_names_past_100_are_summed_under_other() {
     assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "n149")]), Some(0));
     assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "(other)")]), None);
 
-    // A labelled name keeps its label after it is deleted and stored again.
+    // A labelled name keeps its label, and its total, after it is deleted and stored again.
     assert!(core.delete("n005"));
     core.set("n005", 5_i32).unwrap();
     core.get::<i32>("n005").unwrap();
     let r = recorded(|| core.export_metrics());
-    assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "n005")]), Some(1));
+    assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "n005")]), Some(2));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,4 +470,101 @@ fn a_run_time_name_that_is_itself_other_takes_no_series_of_its_own() {
         r.series("singleton_accesses_total").into_iter().filter(|(l, _)| l[0].1.starts_with("own")).count();
     assert_eq!(own, 100);
     assert_eq!(r.counter("singleton_accesses_total", &[("singleton", "(other)")]), Some(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A counter that never goes down
+// ---------------------------------------------------------------------------------------------
+
+/// Every export of `singleton_accesses_total` of every label, after gets, `delete`, a
+/// re-creation, `set`, `clear` and `shutdown`, is at least the previous export and equals the
+/// accesses to that name since the core was made. It once followed the current instance only:
+/// 5, 0, 1, 0, 1 across those steps.
+#[test]
+fn singleton_accesses_total_never_goes_down_and_counts_every_access() {
+    use std::collections::HashMap;
+
+    let core = unlimited();
+    // "cache" and 99 others take the 100 own labels; "late" and "later" share "(other)".
+    core.set("cache", 0_u32).unwrap();
+    for i in 0..99 {
+        core.set(&format!("fill{i:03}"), i).unwrap();
+    }
+    let mut expected: HashMap<&str, u64> = HashMap::new();
+    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut check = |core: &SingletonCore, expected: &HashMap<&str, u64>, step: &str| {
+        let r = recorded(|| core.export_metrics());
+        for (label, want) in expected {
+            let got = r.counter("singleton_accesses_total", &[("singleton", label)]);
+            assert_eq!(got, Some(*want), "{label} after {step}");
+        }
+        for (labels, value) in r.series("singleton_accesses_total") {
+            let DebugValue::Counter(now) = value else { panic!("not a counter") };
+            let before = last.insert(labels[0].1.clone(), *now).unwrap_or(0);
+            assert!(*now >= before, "{} went down from {before} to {now} after {step}", labels[0].1);
+        }
+    };
+    let get = |name: &str, times: u64, expected: &mut HashMap<&str, u64>, label: &'static str| {
+        for _ in 0..times {
+            assert!(core.get::<u32>(name).unwrap().is_some());
+        }
+        *expected.entry(label).or_default() += times;
+    };
+
+    core.set("late", 0_u32).unwrap();
+    get("cache", 5, &mut expected, "cache");
+    get("late", 2, &mut expected, "(other)");
+    core.get::<MetricsMade>("metrics_made").unwrap();
+    expected.insert("metrics_made", 1);
+    check(&core, &expected, "the first gets");
+
+    assert!(core.delete("cache"));
+    check(&core, &expected, "delete");
+    core.get_or_create("cache", || 1_u32).unwrap(); // the re-creation counts one access
+    *expected.get_mut("cache").unwrap() += 1;
+    check(&core, &expected, "re-creation");
+    core.set("cache", 2_u32).unwrap();
+    get("cache", 1, &mut expected, "cache");
+    core.set("later", 0_u32).unwrap();
+    get("later", 3, &mut expected, "(other)");
+    core.set("late", 9_u32).unwrap();
+    check(&core, &expected, "set");
+
+    assert!(core.clear() > 100);
+    check(&core, &expected, "clear");
+    core.set("cache", 3_u32).unwrap();
+    get("cache", 1, &mut expected, "cache");
+    core.get::<MetricsMade>("metrics_made").unwrap();
+    *expected.get_mut("metrics_made").unwrap() += 1;
+    check(&core, &expected, "the gets after clear");
+    core.shutdown();
+    check(&core, &expected, "shutdown");
+}
+
+/// The same as a user reads it: `metrics-exporter-prometheus`'s rendering after a `clear`.
+#[test]
+fn the_prometheus_rendering_of_accesses_keeps_counting_after_clear() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let core = unlimited();
+    let line = |handle: &metrics_exporter_prometheus::PrometheusHandle| {
+        let rendered = handle.render();
+        rendered
+            .lines()
+            .find(|l| l.starts_with(r#"singleton_accesses_total{singleton="cache"}"#))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+    };
+    metrics::with_local_recorder(&recorder, || {
+        core.set("cache", 1_u8).unwrap();
+        for _ in 0..4 {
+            core.get::<u8>("cache").unwrap();
+        }
+        core.export_metrics();
+        assert_eq!(line(&handle), Some(4));
+        assert_eq!(core.clear(), 1);
+        core.set("cache", 1_u8).unwrap();
+        core.get::<u8>("cache").unwrap();
+        core.export_metrics();
+        assert_eq!(line(&handle), Some(5), "4 before the clear, 1 after");
+    });
 }

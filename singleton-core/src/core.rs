@@ -16,11 +16,12 @@ use crate::graph::{Graph, GraphEdge, GraphNode};
 use crate::instance::AnyInstance;
 use crate::names::{Named, Names, NamesWriter};
 use crate::node::Ref;
+use crate::node::Retired;
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
 use crate::registration::{Descriptor, Registration};
 use crate::stats::{Row, Stats};
-use crate::teardown::{self, take, Released};
+use crate::teardown::{self, take};
 use crate::{
     context, creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation,
 };
@@ -725,6 +726,9 @@ impl SingletonCore {
         // their `Drop` may use the core.
         match outcome {
             Ok(replaced) => {
+                if let Some(replaced) = &replaced {
+                    self.released(&entry, replaced);
+                }
                 drop(replaced);
                 Ok(())
             }
@@ -816,8 +820,17 @@ impl SingletonCore {
             names.remove(name);
         }
         drop(names);
+        let Some(removed) = removed else { return Ok(false) };
+        self.released(&entry, &removed);
         // A `Drop` that panics is caught and logged: it does not unwind through the core.
-        Ok(teardown::release(removed.into_iter().collect()) > 0)
+        teardown::let_go(&entry.name, removed);
+        Ok(true)
+    }
+
+    /// The core lets go of `entry`'s instance `retired`: its accesses join the running total of
+    /// the entry's metrics label, so that `singleton_accesses_total` never goes down.
+    fn released(&self, entry: &Entry, retired: &Retired) {
+        self.metric_labels.released(&entry.metric_label, || retired.accesses());
     }
 
     /// CLEAR: removes every instance, `#[singleton]` types' included, and returns how many. The
@@ -867,24 +880,19 @@ impl SingletonCore {
         Ok(self.release_all())
     }
 
-    /// Takes every instance out and lets go of them: dependents before what they depend on,
-    /// unrelated ones newest first (see [`teardown`](crate::teardown)).
+    /// Lets go of every instance, one at a time: dependents before what they depend on,
+    /// unrelated ones newest first, each dropped while what it depends on is still in its slot
+    /// (see [`teardown`](crate::teardown)). Then the run-time names left empty leave the map.
     fn release_all(&self) -> usize {
-        let mut names = self.write();
-        let mut removed: Vec<Released> = self
-            .names
-            .fixed()
-            .iter()
-            .flat_map(|(_, named)| named.entries())
-            .filter_map(|e| take(e))
-            .collect();
-        names.retain(|named| {
-            removed.extend(named.entries().iter().filter_map(|e| take(e)));
-            // Keep the entries that are being created or waited for right now.
-            !named.entries().iter().all(creation::detach_if_idle)
-        });
-        drop(names);
-        teardown::release(removed)
+        let all = || {
+            let mut all = Vec::new();
+            self.for_each_entry(|_, entry| all.push(Arc::clone(entry)));
+            all
+        };
+        let count = teardown::release(all, |entry, retired| self.released(entry, retired));
+        // Keep the entries that hold an instance again, or are being created or waited for now.
+        self.write().retain(|named| !named.entries().iter().all(creation::detach_if_idle));
+        count
     }
 
     /// SHUTDOWN: lets go of every instance as [`clear`](Self::clear) does — dependents first,

@@ -8,7 +8,7 @@
 //! | `singleton_creations_total` | counter | `singleton`, `outcome` = `ok`/`error`/`panic` | each creation attempt (a factory run) |
 //! | `singleton_init_seconds` | histogram | `singleton` | each successful factory run |
 //! | `singleton_rate_limited_total` | counter | `operation` | each refusal by the rate limit |
-//! | `singleton_accesses_total` | counter (absolute) | `singleton` | `export_metrics()` |
+//! | `singleton_accesses_total` | counter (absolute) | `singleton` | `export_metrics()`: every access to that name since the core was made, its deleted and replaced instances included, so it never decreases |
 //! | `singleton_live` | gauge | – | `export_metrics()` |
 //!
 //! Each is described with its unit before it is first emitted, and again by every
@@ -164,6 +164,9 @@ struct Own {
     names: std::collections::HashSet<std::sync::Arc<str>>,
     /// Whether a name was ever counted under `"(other)"`.
     other: bool,
+    /// Per label, the accesses of the instances the core let go of (deleted, replaced,
+    /// cleared): exported with the live instance's, so that the counter never goes down.
+    released: std::collections::HashMap<Label, u64>,
 }
 
 impl CoreLabels {
@@ -190,6 +193,22 @@ impl CoreLabels {
         {
             let _ = name;
             Label
+        }
+    }
+
+    /// The core let go of an instance labelled `label`; `accesses` reads how often it was
+    /// accessed (only with the feature on).
+    #[inline]
+    pub(crate) fn released(&self, label: &Label, accesses: impl FnOnce() -> u64) {
+        #[cfg(feature = "metrics")]
+        {
+            let accesses = accesses();
+            let mut own = self.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *own.released.entry(label.clone()).or_default() += accesses;
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = (label, accesses);
         }
     }
 }
@@ -224,7 +243,7 @@ mod export {
         describe_counter!(
             "singleton_accesses_total",
             Unit::Count,
-            "Accesses to each singleton's current instance, as of the last export_metrics()"
+            "Accesses to each singleton since the process started (its deleted and replaced instances included), as of the last export_metrics()"
         );
         describe_gauge!(
             "singleton_live",
@@ -247,10 +266,14 @@ mod export {
         let mut accesses: HashMap<Label, u64> = HashMap::new();
         {
             let own = core.metric_labels().own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Every series ever given out is refreshed, to 0 when its singleton is gone.
+            // Every series ever given out is refreshed: to the accesses of the instances let go
+            // of under it, plus (below) its live instance's.
             accesses.extend(own.names.iter().map(|name| (Label::from(std::sync::Arc::clone(name)), 0)));
             if own.other {
                 accesses.insert(Label::const_str(OTHER), 0);
+            }
+            for (label, released) in &own.released {
+                *accesses.entry(label.clone()).or_default() += released;
             }
         }
         let mut live = 0_u64;
@@ -274,10 +297,11 @@ use export::describe_once;
 #[cfg(feature = "metrics")]
 impl crate::SingletonCore {
     /// Publishes this core's snapshot metrics through the `metrics` facade (feature `metrics`):
-    /// `singleton_accesses_total{singleton}` as an absolute counter (the access count of each
-    /// singleton's current instance; 0 for a `#[singleton]` type with no instance and for a
-    /// labelled run-time name that is gone) and the gauge `singleton_live`. It describes all
-    /// five metrics first. Call it on a timer, or at the end of each Lambda invocation.
+    /// `singleton_accesses_total{singleton}` as an absolute counter (every access to that name
+    /// since the core was made: its live instance's and those of the instances it let go of by
+    /// `delete`, `set`, `clear` or `shutdown`, so it never goes down; a name that is gone keeps
+    /// its total) and the gauge `singleton_live`. It describes all five metrics first. Call it
+    /// on a timer, or at the end of each Lambda invocation.
     ///
     /// The creation and refusal metrics need no call: they are emitted as they happen.
     ///

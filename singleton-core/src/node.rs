@@ -632,10 +632,13 @@ impl Drop for Slot {
 pub(crate) struct Retired(NonNull<Node>);
 
 impl Retired {
-    /// Creation order of the instance.
-    pub(crate) fn seq(&self) -> u64 {
-        // SAFETY: not yet retired, so the node is live and `meta` is set.
-        unsafe { self.0.as_ref() }.meta.with(|m| unsafe { (*m).as_ref().map_or(0, |m| m.seq) })
+    /// How often the instance was accessed, all told: read before it is retired, so no access
+    /// can be counted on it any more except by a reader that then finds the slot moved on and
+    /// takes its access back.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn accesses(&self) -> u64 {
+        // SAFETY: not yet retired: the publisher's reference keeps the node live.
+        unsafe { Node::accesses(self.0) }
     }
 }
 
