@@ -496,8 +496,22 @@ fn the_size_bound_and_the_nesting_bound_are_told() {
         format!(r#"{{"operation": "set", "name": "d", "value": {}{}}}"#, "[".repeat(500), "]".repeat(500));
     let answer = run(&core, &deep);
     assert_error(&answer, "bad_request");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("recursion"), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("deeper than 128 levels"), "{answer}");
     assert!(!core.has("d"));
+
+    // The bound is 128 levels in all, the request's own object being the first: a value may nest
+    // 127 deep, not 128.
+    let nest = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+    let at_bound = format!(r#"{{"operation": "set", "name": "d", "value": {}}}"#, nest(127));
+    assert_eq!(run(&core, &at_bound)["ok"], true, "128 levels in all are read");
+    assert!(core.delete("d"));
+    let over = format!(r#"{{"operation": "set", "name": "d", "value": {}}}"#, nest(128));
+    assert_error(&run(&core, &over), "bad_request");
+    assert!(!core.has("d"));
+    // Brackets inside strings are text, escaped quotes included.
+    let text = format!(r#"{{"operation": "set", "name": "d", "value": "\"{}"}}"#, "[".repeat(500));
+    assert_eq!(run(&core, &text)["ok"], true, "a string is not nesting");
+    assert!(core.delete("d"));
 
     // Nesting well inside the bound is stored and given back.
     let ok =
@@ -700,4 +714,23 @@ fn every_prefix_of_a_valid_request_is_answered_in_json() {
     for end in (0..=request.len()).filter(|&i| request.is_char_boundary(i)) {
         check_answer(&core, &request[..end]).unwrap();
     }
+}
+
+/// Nesting deeper than 128 anywhere is refused, inside an unknown field too: it changes nothing
+/// and takes no rate-limit slot. An unknown field once skipped 100,000 levels, and the `set`
+/// ran.
+#[test]
+fn deep_nesting_inside_an_unknown_field_is_refused_and_takes_no_slot() {
+    let core = SingletonCore::with_rate_limit(RateLimit::per_second(1));
+    for deep in [200, 100_000] {
+        let request = format!(
+            r#"{{"operation": "set", "name": "b", "value": 1, "extra": {}{}}}"#,
+            "[".repeat(deep),
+            "]".repeat(deep)
+        );
+        let answer = run(&core, &request);
+        assert_error(&answer, "bad_request");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("deeper than 128"), "{answer}");
+    }
+    assert_eq!(core.stats().unwrap().total_singletons, 0, "nothing stored, and the one slot was free");
 }

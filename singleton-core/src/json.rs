@@ -22,7 +22,8 @@
 //! # Untrusted input
 //!
 //! Everything in a request comes from outside. Input longer than [`MAX_JSON_REQUEST_BYTES`] is
-//! refused unread; serde_json refuses nesting deeper than 128 levels; malformed JSON, a top
+//! refused unread; nesting deeper than 128 levels anywhere in it (the request's own object
+//! counted as the first, unknown fields included) is refused before it is parsed; malformed JSON, a top
 //! level that is not an object, a missing, repeated or wrong-typed field and an unknown operation
 //! are answered `bad_request` before anything runs, so they change nothing and take no rate-limit
 //! slot. A panic in user code (a factory, or a value's `Drop` run by `set`, `delete` or `clear`)
@@ -83,7 +84,7 @@ impl SingletonCore {
     /// `"retry_after_ms"` (an integer, rounded up). An invalid name, a missing argument and a
     /// refusal are errors for every operation, as in [`execute`](Self::execute). A request that
     /// cannot be read is `bad_request`, changes nothing and takes no rate-limit slot: input over [`MAX_JSON_REQUEST_BYTES`],
-    /// nesting deeper than 128 levels, malformed JSON, a missing, repeated or wrong-typed field,
+    /// nesting deeper than 128 levels anywhere (the request's own object is the first), malformed JSON, a missing, repeated or wrong-typed field,
     /// an unknown operation. A panic in user code (a factory, or a
     /// `Drop`) is caught and answered with kind `factory` and the panic's message.
     ///
@@ -202,8 +203,18 @@ pub(crate) fn parse(input: &str) -> Parsed {
             format!("the request is {} bytes long; at most {MAX_JSON_REQUEST_BYTES} are read", input.len());
         return Parsed { operation: None, correlation_id: None, request: Err(bad(reason)) };
     }
+    if let Some(at) = too_deep(input.as_bytes()) {
+        let reason = format!(
+            "the request nests deeper than {MAX_JSON_DEPTH} levels (at byte {at}); at most \
+             {MAX_JSON_DEPTH} are read, the request's own object counted"
+        );
+        return Parsed { operation: None, correlation_id: None, request: Err(bad(reason)) };
+    }
     let mut raw = Raw::default();
     let mut de = serde_json::Deserializer::from_str(input);
+    // `too_deep` has bounded the depth of the whole document, unknown fields included (serde_json
+    // checks it only where it builds values, and one level short of 128).
+    de.disable_recursion_limit();
     let read = RawSeed(&mut raw).deserialize(&mut de).and_then(|()| de.end());
     let correlation_id = match &raw.correlation_id {
         Some(Value::String(id)) => Some(id.clone()),
@@ -221,6 +232,40 @@ pub(crate) fn parse(input: &str) -> Parsed {
         tracing::debug!(correlation_id, error = %err, "singleton request not read");
     }
     Parsed { operation, correlation_id, request }
+}
+
+/// How deep a request may nest, its own object counted as the first level: deeper input is
+/// `bad_request` before it is parsed, wherever the nesting is (unknown fields included).
+pub(crate) const MAX_JSON_DEPTH: usize = 128;
+
+/// Where `input` nests deeper than [`MAX_JSON_DEPTH`]: the byte offset of the first bracket one
+/// level too deep. A bracket inside a string is text; the rest of the syntax is the parser's.
+/// One pass over the bytes, with no recursion, however deep the input.
+fn too_deep(input: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    for (at, &byte) in input.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Runs `run` on `request` and turns its response into the answer's `result`, turning a panic
