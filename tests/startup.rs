@@ -103,6 +103,20 @@ fn startup_warms_validates_and_reports() {
         warm_line.contains("created") && warm_line.contains(" 2 ") && warm_line.contains("1 B"),
         "{after}"
     );
+    // The creation time is a clock time a person reads: RFC 3339 in UTC, to the millisecond.
+    assert!(after.contains("CREATED AT (UTC)"), "{after}");
+    let created =
+        warm_line.split_whitespace().find(|w| w.contains('T') && w.ends_with('Z')).expect(warm_line);
+    let (date, time) = created.split_once('T').unwrap();
+    let shape = |s: &str, digits: &[usize], sep: char| {
+        s.split(sep).map(str::len).collect::<Vec<_>>() == digits
+            && s.chars().all(|c| c.is_ascii_digit() || c == sep)
+    };
+    assert!(shape(date, &[4, 2, 2], '-'), "{created}");
+    let (hms, millis) = time.trim_end_matches('Z').split_once('.').expect(created);
+    assert!(shape(hms, &[2, 2, 2], ':') && shape(millis, &[3], ':'), "{created}");
+    let year: u32 = date[..4].parse().unwrap();
+    assert!((2024..2200).contains(&year), "{created}");
     let stats = manager().stats().unwrap();
     assert!(stats.singleton_names.iter().any(|n| n.starts_with("shared_name (")), "{stats:?}");
     assert!(Instance::ptr_eq(&Lazy::instance(), &manager().get::<Lazy>("lazy").unwrap().unwrap()));

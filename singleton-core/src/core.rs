@@ -989,7 +989,7 @@ impl SingletonCore {
                 created: live.is_some(),
                 eager: entry.registration.is_some_and(|r| r.eager),
                 is_async: entry.registration.is_some_and(Descriptor::is_async),
-                init_ms: meta.and_then(|m| m.init_duration).map(|d| d.as_secs_f64() * 1e3),
+                init_ms: meta.and_then(|m| m.init_duration).map(crate::stats::millis),
             });
             edges.extend(entry.dependencies().into_iter().map(|to| GraphEdge { from: name.to_owned(), to }));
         });

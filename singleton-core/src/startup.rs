@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::future::join_all;
 use crate::manager;
 use crate::registration::{registered, Registered};
-use crate::stats::unix_seconds;
 use crate::stats::Row;
 use crate::SingletonError;
 
@@ -384,17 +383,8 @@ const COLUMNS: usize = 9;
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header = [
-            "NAME",
-            "TYPE",
-            "KIND",
-            "STATE",
-            "ACCESSES",
-            "CREATED AT (unix s)",
-            "INIT",
-            "SIZE",
-            "DEPENDS ON",
-        ];
+        let header =
+            ["NAME", "TYPE", "KIND", "STATE", "ACCESSES", "CREATED AT (UTC)", "INIT", "SIZE", "DEPENDS ON"];
         let registered = self.rows.iter().map(|r| {
             let created = r.created_at();
             [
@@ -407,7 +397,7 @@ impl fmt::Display for Report {
                     (false, false) => "pending".to_owned(),
                 },
                 r.access_count().to_string(),
-                created.map_or_else(|| "-".to_owned(), |t: SystemTime| format!("{:.3}", unix_seconds(t))),
+                created.map_or_else(|| "-".to_owned(), clock_time),
                 r.init_duration().map_or_else(|| "-".to_owned(), ms),
                 format!("{} B", r.size_of()),
                 deps(&r.dependencies()),
@@ -421,7 +411,7 @@ impl fmt::Display for Report {
                 if row.init_duration.is_some() { "get_or_create" } else { "set" }.to_owned(),
                 "created".to_owned(),
                 row.accesses.to_string(),
-                format!("{:.3}", unix_seconds(row.created_at)),
+                clock_time(row.created_at),
                 row.init_duration.map_or_else(|| "-".to_owned(), ms),
                 format!("{} B", row.size),
                 deps(dependencies),
@@ -474,6 +464,12 @@ pub(crate) fn short_type(full: &str) -> &str {
     let head = full.split('<').next().unwrap_or(full);
     let start = head.rfind("::").map_or(0, |i| i + 2);
     &full[start..]
+}
+
+/// A clock time as a person reads it: RFC 3339 in UTC, to the millisecond
+/// (`2026-12-03T07:22:00.123Z`).
+fn clock_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 fn ms(d: Duration) -> String {

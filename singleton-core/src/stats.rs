@@ -51,7 +51,8 @@ pub struct Stats {
     pub rate_limited_count: u64,
     /// When the snapshot was taken, in seconds since the Unix epoch.
     pub timestamp: f64,
-    /// Name → how long the factory ran, in milliseconds (0 for a value stored with `set`).
+    /// Name → how long the factory ran, in milliseconds rounded to the microsecond. A value
+    /// stored with `set`, which no factory made, has no entry.
     pub init_durations_ms: BTreeMap<String, f64>,
 }
 
@@ -80,7 +81,7 @@ impl Stats {
             access_counts: rows.iter().map(|r| (r.name.clone(), r.accesses)).collect(),
             init_durations_ms: rows
                 .iter()
-                .map(|r| (r.name.clone(), r.init_duration.map_or(0.0, |d| d.as_secs_f64() * 1e3)))
+                .filter_map(|r| Some((r.name.clone(), millis(r.init_duration?))))
                 .collect(),
             singleton_names: rows.into_iter().map(|r| r.name).collect(),
             estimated_memory_bytes,
@@ -95,6 +96,12 @@ impl Stats {
 
 pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A duration in milliseconds, rounded to the microsecond (`0.00156` ms, not
+/// `0.0015600000000000002`): what the JSON outputs show of a factory's time.
+pub(crate) fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn round2(x: f64) -> f64 {
