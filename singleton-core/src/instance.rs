@@ -32,9 +32,10 @@ use crate::{Result, SingletonError};
 /// A pointer to the `T` and a counted reference to the node that owns it. The count lives in
 /// one of the node's per-thread stripes (see the `node` module), so taking, cloning and dropping
 /// handles on different threads writes different cache lines, where an `Arc<T>` makes every
-/// thread write the same reference count. Measured on 2 cores (`cargo run --release --example
-/// bench`): `T::instance()` with this handle costs 6–7 ns on one thread and the same per
-/// operation on two, where an `Arc` clone costs 4–5 ns on one and 24–30 ns on two. Alternatives rejected: an arc-swap
+/// thread write the same reference count: a handle taken on each of two threads costs about
+/// what it costs on one, where an `Arc` clone costs several times more on two (the figures, from
+/// `cargo run --release --example bench`, are in the README's Performance table, the one place
+/// they are kept). Alternatives rejected: an arc-swap
 /// guard (cannot be `'static`, so cannot be stored or sent), a `&'static T` (can never free `T`,
 /// which breaks `delete`), and a thread-local cached handle (keeps a deleted `T` alive in every
 /// thread that stops calling).

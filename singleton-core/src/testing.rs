@@ -195,7 +195,7 @@ impl Scope {
     /// }));
     /// ```
     pub fn run_async<F: Future>(&self, future: F) -> Scoped<F> {
-        Scoped { state: Arc::clone(&self.state), future }
+        Scoped { state: Arc::clone(&self.state), future: Box::pin(future) }
     }
 
     /// Each name made or replaced in the scope, once, in the order it was first made or replaced.
@@ -241,23 +241,23 @@ impl Drop for ScopeState {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future of [`Scope::run_async`]: `F`, polled in the scope.
-    #[must_use = "futures do nothing unless awaited"]
-    pub struct Scoped<F> {
-        state: Arc<ScopeState>,
-        #[pin]
-        future: F,
-    }
+/// The future of [`Scope::run_async`]: `F`, polled in the scope.
+///
+/// `F` is boxed: a scope is a testing tool, one allocation per `run_async` costs nothing there,
+/// and it keeps `Scoped` free of pin projections (it is `Unpin` whatever `F` is).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Scoped<F> {
+    state: Arc<ScopeState>,
+    future: Pin<Box<F>>,
 }
 
 impl<F: Future> Future for Scoped<F> {
     type Output = F::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _in = InScope::enter(this.state);
-        this.future.poll(cx)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _in = InScope::enter(&this.state);
+        this.future.as_mut().poll(cx)
     }
 }
 
