@@ -225,3 +225,22 @@ fn the_json_reads_back_into_the_same_stats() {
     assert_eq!(back.access_counts, stats.access_counts);
     assert_eq!(back.estimated_memory_bytes, stats.estimated_memory_bytes);
 }
+
+/// Reading stats back is as strict as a derive: an unknown key is ignored, a missing or repeated
+/// key is an error that names it.
+#[test]
+fn reading_stats_back_ignores_unknown_keys_and_names_a_missing_or_repeated_one() {
+    let (core, _, _) = populated();
+    let mut v = serde_json::to_value(core.stats().unwrap()).unwrap();
+    v["from_a_newer_version"] = serde_json::json!([1, 2]);
+    assert!(serde_json::from_value::<Stats>(v.clone()).is_ok());
+
+    v.as_object_mut().unwrap().remove("memory_note");
+    let err = serde_json::from_value::<Stats>(v).unwrap_err().to_string();
+    assert!(err.contains("missing field `memory_note`"), "{err}");
+
+    let text = serde_json::to_string(&core.stats().unwrap()).unwrap();
+    let repeated = text.replacen('{', r#"{"timestamp": 1.0, "#, 1);
+    let err = serde_json::from_str::<Stats>(&repeated).unwrap_err().to_string();
+    assert!(err.contains("duplicate field `timestamp`"), "{err}");
+}

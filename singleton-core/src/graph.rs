@@ -2,8 +2,6 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use crate::startup::short_type;
 
 /// The singletons of a core and what their factories asked for: what
@@ -34,7 +32,7 @@ use crate::startup::short_type;
 /// assert!(json["nodes"][0]["type"].is_string());
 /// assert!(graph.to_dot().contains(r#""doc_graph_client" -> "doc_graph_config";"#));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Graph {
     /// Every registered `#[singleton]` type (created or not) and every live entry made at run
@@ -45,20 +43,18 @@ pub struct Graph {
 }
 
 /// One singleton in a [`Graph`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct GraphNode {
     /// Its name.
     pub name: String,
     /// Its type's name, as [`std::any::type_name`] gives it.
-    #[serde(rename = "type")]
     pub type_name: &'static str,
     /// `true` when it has an instance.
     pub created: bool,
     /// `true` for `#[singleton(eager)]`.
     pub eager: bool,
     /// `true` for `#[singleton(async)]`.
-    #[serde(rename = "async")]
     pub is_async: bool,
     /// How long its factory ran, in milliseconds; `None` when it has no instance or the instance
     /// was stored with `set`.
@@ -66,7 +62,7 @@ pub struct GraphNode {
 }
 
 /// One dependency in a [`Graph`]: the factory of `from` asked for `to`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub struct GraphEdge {
     /// The dependent.
@@ -74,6 +70,17 @@ pub struct GraphEdge {
     /// What it depends on.
     pub to: String,
 }
+
+crate::ser::serialize_fields!(Graph { "nodes" => nodes, "edges" => edges });
+crate::ser::serialize_fields!(GraphNode {
+    "name" => name,
+    "type" => type_name,
+    "created" => created,
+    "eager" => eager,
+    "async" => is_async,
+    "init_ms" => init_ms,
+});
+crate::ser::serialize_fields!(GraphEdge { "from" => from, "to" => to });
 
 impl Graph {
     pub(crate) fn new(mut nodes: Vec<GraphNode>, mut edges: Vec<GraphEdge>) -> Self {

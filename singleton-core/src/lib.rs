@@ -41,6 +41,7 @@ mod node;
 mod operation;
 mod rate_limit;
 mod registration;
+mod ser;
 mod startup;
 mod stats;
 mod sync;

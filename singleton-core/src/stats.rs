@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 /// What [`memory_note`](Stats::memory_note) says.
 pub const MEMORY_NOTE: &str = "Shallow size of each live instance (std::mem::size_of, like \
 Python's sys.getsizeof): heap data the instance owns (strings, vectors, maps) is not counted.";
@@ -26,7 +24,7 @@ Python's sys.getsizeof): heap data the instance owns (strings, vectors, maps) is
 /// assert_eq!(json["access_counts"]["config"], 0);
 /// # Ok::<(), singleton_kit::SingletonError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
     /// How many instances are live.
@@ -55,6 +53,36 @@ pub struct Stats {
     /// stored with `set`, which no factory made, has no entry.
     pub init_durations_ms: BTreeMap<String, f64>,
 }
+
+crate::ser::serialize_fields!(Stats {
+    "total_singletons" => total_singletons,
+    "singleton_names" => singleton_names,
+    "singleton_types" => singleton_types,
+    "creation_times" => creation_times,
+    "access_counts" => access_counts,
+    "estimated_memory_bytes" => estimated_memory_bytes,
+    "estimated_memory_kb" => estimated_memory_kb,
+    "estimated_memory_mb" => estimated_memory_mb,
+    "memory_note" => memory_note,
+    "rate_limited_count" => rate_limited_count,
+    "timestamp" => timestamp,
+    "init_durations_ms" => init_durations_ms,
+});
+
+crate::ser::deserialize_fields!(Stats, "the statistics of a singleton core" {
+    total_singletons,
+    singleton_names,
+    singleton_types,
+    creation_times,
+    access_counts,
+    estimated_memory_bytes,
+    estimated_memory_kb,
+    estimated_memory_mb,
+    memory_note,
+    rate_limited_count,
+    timestamp,
+    init_durations_ms,
+});
 
 /// One live instance, as the core hands it to [`Stats::build`].
 #[derive(Debug)]
