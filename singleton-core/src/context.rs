@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::entry::Entry;
-use crate::testing::ScopeState;
+
+/// The test scope a thread is in, as this module keeps it: the scope layer's state, which this
+/// module does not need to know (the `scope` module downcasts it back).
+pub(crate) type AnyScope = Arc<dyn std::any::Any + Send + Sync>;
 
 /// How many threads run a factory or are inside a scope right now (each counted once per frame).
 static WATCH: AtomicUsize = AtomicUsize::new(0);
@@ -32,7 +35,7 @@ struct Frame {
 
 thread_local! {
     static FACTORIES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-    static SCOPE: RefCell<Option<Arc<ScopeState>>> = const { RefCell::new(None) };
+    static SCOPE: RefCell<Option<AnyScope>> = const { RefCell::new(None) };
 }
 
 /// `true` when some thread runs a factory or is inside a scope: only then does this thread's own
@@ -45,7 +48,7 @@ pub(crate) fn watched() -> bool {
 /// Makes `entry`'s factory this thread's innermost until dropped. A factory of an entry that is
 /// not a scope's runs outside any scope, so that nothing it makes comes from a scope's fakes.
 pub(crate) struct InFactory {
-    suspended: Option<Arc<ScopeState>>,
+    suspended: Option<AnyScope>,
 }
 
 impl InFactory {
@@ -105,7 +108,7 @@ fn record_slow(name: &str) {
 
 /// The scope this thread is in, if any.
 #[inline]
-pub(crate) fn scope() -> Option<Arc<ScopeState>> {
+pub(crate) fn scope() -> Option<AnyScope> {
     if watched() {
         SCOPE.with(|s| s.borrow().clone())
     } else {
@@ -115,13 +118,13 @@ pub(crate) fn scope() -> Option<Arc<ScopeState>> {
 
 /// Puts this thread in `scope` until dropped (and back in the scope it was in before).
 pub(crate) struct InScope {
-    previous: Option<Arc<ScopeState>>,
+    previous: Option<AnyScope>,
 }
 
 impl InScope {
-    pub(crate) fn enter(scope: &Arc<ScopeState>) -> Self {
+    pub(crate) fn enter(scope: AnyScope) -> Self {
         WATCH.fetch_add(1, Ordering::Relaxed);
-        let previous = SCOPE.with(|s| s.borrow_mut().replace(Arc::clone(scope)));
+        let previous = SCOPE.with(|s| s.borrow_mut().replace(scope));
         InScope { previous }
     }
 }

@@ -10,8 +10,8 @@ use once_cell::sync::Lazy;
 
 use std::future::Future;
 
-use crate::creation::{AsyncGet, BoxFuture, Detached};
-use crate::entry::{Entry, SingletonValue};
+use crate::creation::{AsyncGet, Detached};
+use crate::entry::{BoxFuture, Descriptor, Entry, SingletonValue};
 use crate::graph::{Graph, GraphEdge, GraphNode};
 use crate::instance::AnyInstance;
 use crate::names::{Named, Names, NamesWriter};
@@ -19,7 +19,7 @@ use crate::node::Ref;
 use crate::node::Retired;
 use crate::operation::{Request, Response};
 use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
-use crate::registration::{Descriptor, Registration};
+use crate::registration::Registration;
 use crate::stats::{Row, Stats};
 use crate::teardown::{self, take};
 use crate::{
@@ -69,7 +69,7 @@ pub struct SingletonCore {
     /// The `#[singleton]` types' entries, fixed when the core is made.
     by_type: HashMap<TypeId, Arc<Entry>>,
     /// The run-time names that have a metrics label of their own.
-    metric_labels: crate::metrics::CoreLabels,
+    metric_labels: crate::events::CoreLabels,
 }
 
 static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::global);
@@ -185,7 +185,7 @@ impl SingletonCore {
             limiter: Limiter::new(limit, Arc::new(clock)),
             names: Names::new(entries.iter().cloned()),
             by_type: entries.into_iter().filter_map(|e| Some(((e.registration?.type_id)(), e))).collect(),
-            metric_labels: crate::metrics::CoreLabels::default(),
+            metric_labels: crate::events::CoreLabels::default(),
         }
     }
 
@@ -229,7 +229,7 @@ impl SingletonCore {
     }
 
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn metric_labels(&self) -> &crate::metrics::CoreLabels {
+    pub(crate) fn metric_labels(&self) -> &crate::events::CoreLabels {
         &self.metric_labels
     }
 
@@ -259,7 +259,7 @@ impl SingletonCore {
                 Ok(())
             }
             Err(retry_after) => {
-                crate::metrics::refused(operation);
+                crate::events::refused(operation);
                 tracing::warn!(
                     operation = operation.as_str(),
                     singleton = name,

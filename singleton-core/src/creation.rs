@@ -33,9 +33,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -43,17 +41,12 @@ use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
 
-use crate::entry::{Entry, SingletonValue};
-use crate::metrics::Outcome;
+use crate::entry::{BoxFuture, Entry, Factory, SingletonValue};
+use crate::events::Outcome;
 use crate::node::Ref;
-use crate::registration::Factory;
 use crate::{BoxError, Result, SingletonError};
 
 use crate::context::{self, key, InFactory, Key};
-
-/// Not public API. The future of an async factory, boxed so that factories of different types (and factories
-/// that await each other) share one type.
-pub type BoxFuture = Pin<Box<dyn Future<Output = std::result::Result<SingletonValue, BoxError>> + Send>>;
 
 #[derive(Default)]
 struct Graph {
@@ -374,7 +367,7 @@ where
     let started = Instant::now();
     let (outcome, pending_cycle) = run_factory(entry, make);
     let took = started.elapsed();
-    let metric = crate::metrics::Outcome::of(&outcome, pending_cycle.is_some());
+    let metric = crate::events::Outcome::of(&outcome, pending_cycle.is_some());
     if !matches!(outcome, Ok(Ok(_))) {
         entry.clear_dependencies();
     }
@@ -386,7 +379,7 @@ where
             Some(path) => Err(SingletonError::Cycle { path }),
             None => {
                 drop(finishing);
-                crate::metrics::creation(entry, metric, took);
+                crate::events::creation(&entry.metric_label, metric, took);
                 panic::resume_unwind(payload)
             }
         },
@@ -398,7 +391,7 @@ where
     };
     wake_all(wakers);
     // The recorder is called with no lock held, after the creation ended.
-    crate::metrics::creation(entry, metric, took);
+    crate::events::creation(&entry.metric_label, metric, took);
     log_outcome(entry, &result, took);
     Ok(result)
 }
@@ -613,7 +606,7 @@ where
         forget_outcome(unclaimed);
         wake_all(wakers);
         // The recorder is called with no lock held, after the creation ended.
-        crate::metrics::creation(&self.entry, metric, took);
+        crate::events::creation(&self.entry.metric_label, metric, took);
     }
 
     /// The factory (or a poll of its future) panicked: nothing is stored, the next caller starts

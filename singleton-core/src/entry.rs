@@ -2,14 +2,18 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::node::{Meta, Slot};
-use crate::registration::Descriptor;
-use crate::{Result, SingletonError};
+use once_cell::sync::OnceCell;
+
+use crate::{BoxError, Result, SingletonError};
 
 /// A value of any `Send + Sync + 'static` type, with the type facts the registry keeps about it:
 /// what [`Request::value`](crate::Request::value) carries for a `set` that arrives as data.
@@ -130,7 +134,7 @@ pub(crate) struct Entry {
     /// The `singleton` label of its metrics: a `#[singleton]` type's name, or what its core gave
     /// a run-time name (see the `metrics` module). Nothing with the feature off.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) metric_label: crate::metrics::Label,
+    pub(crate) metric_label: crate::events::Label,
 }
 
 impl Entry {
@@ -144,7 +148,7 @@ impl Entry {
             attached: AtomicBool::new(true),
             scoped: false,
             dependencies: Mutex::new(Vec::new()),
-            metric_label: crate::metrics::initial_label(registration.map(|r| r.name)),
+            metric_label: crate::events::initial_label(registration.map(|r| r.name)),
         }
     }
 
@@ -155,7 +159,7 @@ impl Entry {
     }
 
     /// The entry with the `singleton` label its core gives it.
-    pub(crate) fn with_metric_label(mut self, label: crate::metrics::Label) -> Self {
+    pub(crate) fn with_metric_label(mut self, label: crate::events::Label) -> Self {
         self.metric_label = label;
         self
     }
@@ -212,5 +216,123 @@ impl fmt::Debug for Entry {
             .field("registered", &self.registration.is_some())
             .field("live", &self.slot.is_some())
             .finish()
+    }
+}
+
+/// Not public API. The future of an async factory, boxed so that factories of different types (and factories
+/// that await each other) share one type.
+pub type BoxFuture = Pin<Box<dyn Future<Output = std::result::Result<SingletonValue, BoxError>> + Send>>;
+
+/// The static description of one `#[singleton]` type, made at compile time.
+///
+/// It holds only constants and `fn` pointers (the factory, the type's name and id), so the
+/// attribute can build it in a `static` and submit it to `inventory` with no code running before
+/// `main`. It also caches the type's entry in the global core, so that `T::instance()` finds it
+/// with one load.
+///
+/// Not public API: the attribute writes it; read it through [`Registered`].
+#[doc(hidden)]
+pub struct Descriptor {
+    pub(crate) name: &'static str,
+    pub(crate) type_name: fn() -> &'static str,
+    pub(crate) type_id: fn() -> TypeId,
+    pub(crate) size: usize,
+    pub(crate) module_path: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    pub(crate) eager: bool,
+    pub(crate) factory: Factory,
+    /// This type's entry in the global core, once looked up (see `Descriptor::entry`).
+    pub(crate) entry: OnceCell<Arc<Entry>>,
+}
+
+/// How a `#[singleton]` type's instance is made: the function the attribute writes around the
+/// factory it was given.
+///
+/// Not public API: the attribute writes it.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Factory {
+    /// `factory = f` or `try_factory = f`, or `Default`: runs to completion when called.
+    Sync(fn() -> std::result::Result<SingletonValue, BoxError>),
+    /// With `async`: returns the factory's future, boxed, so that factories that await each
+    /// other's instances do not form a cycle of opaque types.
+    Async(fn() -> BoxFuture),
+}
+
+/// A `#[singleton]` type: implemented by the attribute for each type it is placed on (and not to
+/// be implemented by hand). It is what APIs that take any singleton type, such as
+/// [`Scope::replace`](crate::testing::Scope::replace), ask for.
+///
+/// The attribute writes the impl at the type's name, so a type that is not
+/// `Send + Sync + 'static` fails there, once, instead of at every generated use.
+///
+/// ```
+/// use singleton_kit::{singleton, Singleton};
+///
+/// #[singleton(factory = || Cache(Vec::new()))]
+/// struct Cache(Vec<u8>);
+///
+/// fn name_of<T: Singleton>() -> &'static str {
+///     T::singleton_name()
+/// }
+/// assert_eq!(name_of::<Cache>(), "cache");
+/// ```
+pub trait Singleton: Send + Sync + 'static {
+    /// Not public API: the type's registration.
+    #[doc(hidden)]
+    fn descriptor() -> &'static Descriptor;
+
+    /// The singleton's name in the registry (what `SINGLETON_NAME` holds).
+    fn singleton_name() -> &'static str {
+        Self::descriptor().name
+    }
+}
+
+impl Descriptor {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub const fn new<T: Singleton>(
+        name: &'static str,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        eager: bool,
+        factory: Factory,
+    ) -> Self {
+        Self {
+            name,
+            type_name: std::any::type_name::<T>,
+            type_id: TypeId::of::<T>,
+            size: std::mem::size_of::<T>(),
+            module_path,
+            file,
+            line,
+            eager,
+            factory,
+            entry: OnceCell::new(),
+        }
+    }
+
+    /// The sync factory, unless the type is async.
+    pub(crate) fn sync_factory(&self) -> Option<fn() -> std::result::Result<SingletonValue, BoxError>> {
+        match self.factory {
+            Factory::Sync(f) => Some(f),
+            Factory::Async(_) => None,
+        }
+    }
+
+    /// `true` for `#[singleton(async)]`.
+    pub(crate) fn is_async(&self) -> bool {
+        matches!(self.factory, Factory::Async(_))
+    }
+}
+
+impl fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("name", &self.name)
+            .field("type_name", &(self.type_name)())
+            .finish_non_exhaustive()
     }
 }

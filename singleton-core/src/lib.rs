@@ -29,29 +29,33 @@ mod core;
 mod creation;
 mod entry;
 mod error;
-mod future;
+mod events;
 mod graph;
 mod instance;
+mod join;
 #[cfg(feature = "json")]
 mod json;
 mod metrics;
 mod name;
 mod names;
 mod node;
+mod op;
 mod operation;
 mod rate_limit;
 mod registration;
+mod scope;
 mod ser;
 mod startup;
 mod stats;
 mod sync;
 mod teardown;
 pub mod testing;
+mod typed;
 
 pub use crate::core::{graph, manager, shutdown, SingletonCore};
+pub use crate::entry::Singleton;
 pub use crate::entry::SingletonValue;
 pub use crate::error::{BoxError, Result, SingletonError};
-pub use crate::future::{InstanceFuture, TryInstanceFuture};
 pub use crate::graph::{Graph, GraphEdge, GraphNode};
 pub use crate::instance::{AnyInstance, Instance};
 #[cfg(feature = "json")]
@@ -59,14 +63,16 @@ pub use crate::json::MAX_JSON_REQUEST_BYTES;
 #[cfg(feature = "metrics")]
 pub use crate::metrics::export_metrics;
 pub use crate::name::{validate_name, MAX_NAME_LEN};
-pub use crate::operation::{Request, Response, SingletonOperation};
+pub use crate::op::SingletonOperation;
+pub use crate::operation::{Request, Response};
 pub use crate::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
-pub use crate::registration::{registered, Registered, Singleton};
+pub use crate::registration::{registered, Registered};
 pub use crate::startup::{
     init_eager, init_eager_async, report, validate, EagerError, EagerOutcome, EagerReport, Report,
     ValidationError,
 };
 pub use crate::stats::{Stats, MEMORY_NOTE};
+pub use crate::typed::{InstanceFuture, TryInstanceFuture};
 
 // Not public API. What the code that `#[singleton]` writes refers to.
 #[doc(hidden)]
@@ -77,8 +83,9 @@ pub mod __private {
 
     use std::future::Future;
 
-    pub use crate::creation::BoxFuture;
-    pub use crate::registration::{Descriptor, Factory, Registration, Singleton as SingletonType};
+    pub use crate::entry::BoxFuture;
+    pub use crate::entry::{Descriptor, Factory, Singleton as SingletonType};
+    pub use crate::registration::Registration;
     pub use crate::{BoxError, SingletonValue};
 
     /// The creation function of the `#[singleton]` type `T`, from the factory it was given. The

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::future::join_all;
+use crate::join::join_all;
 use crate::manager;
 use crate::registration::{registered, Registered};
 use crate::stats::Row;

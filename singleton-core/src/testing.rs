@@ -22,17 +22,14 @@
 //! assert_eq!(scope.created(), ["repo", "service"]);
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::context::InScope;
-use crate::entry::{Entry, SingletonValue};
-use crate::registration::{Descriptor, Singleton};
-use crate::teardown;
+use crate::entry::{Singleton, SingletonValue};
+use crate::scope::{self, ScopeState};
 
 /// A world of `#[singleton]` instances of its own, for a test.
 ///
@@ -80,34 +77,6 @@ pub struct Scope {
     state: Arc<ScopeState>,
 }
 
-/// What a scope holds; shared with the threads that are in it.
-pub(crate) struct ScopeState {
-    /// The scope's entry for each `#[singleton]` type it made or replaced, by descriptor.
-    entries: Mutex<HashMap<usize, Arc<Entry>>>,
-    /// Each name made or replaced in the scope, once, in that order.
-    created: Mutex<Vec<&'static str>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl ScopeState {
-    /// The scope's entry for a `#[singleton]` type, made empty on first use.
-    pub(crate) fn entry_for(&self, descriptor: &'static Descriptor) -> Arc<Entry> {
-        let key = std::ptr::from_ref(descriptor) as usize;
-        Arc::clone(lock(&self.entries).entry(key).or_insert_with(|| Arc::new(Entry::in_scope(descriptor))))
-    }
-
-    /// Notes that `name` was made (or replaced) in the scope.
-    pub(crate) fn note(&self, name: &'static str) {
-        let mut created = lock(&self.created);
-        if !created.contains(&name) {
-            created.push(name);
-        }
-    }
-}
-
 impl Scope {
     /// An empty scope: every `#[singleton]` is made afresh in it on first use.
     ///
@@ -124,7 +93,7 @@ impl Scope {
     /// assert_eq!(fresh, 0); // the scope's own instance
     /// ```
     pub fn new() -> Self {
-        Self { state: Arc::new(ScopeState { entries: Mutex::default(), created: Mutex::default() }) }
+        Self { state: Arc::new(ScopeState::default()) }
     }
 
     /// Makes `value` the scope's instance of its `#[singleton]` type `T` (inferred from the value).
@@ -168,7 +137,7 @@ impl Scope {
     /// assert_eq!(scope.run(|| Greeting::instance().0), "hi");
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _in = InScope::enter(&self.state);
+        let _in = scope::enter(&self.state);
         f()
     }
 
@@ -214,7 +183,7 @@ impl Scope {
     /// assert_eq!(scope.created(), ["mailer", "signup"]); // Mailer was made first
     /// ```
     pub fn created(&self) -> Vec<&'static str> {
-        lock(&self.state.created).clone()
+        self.state.created()
     }
 }
 
@@ -227,17 +196,6 @@ impl Default for Scope {
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope").field("created", &self.created()).finish()
-    }
-}
-
-impl Drop for ScopeState {
-    /// Lets go of what was made or replaced in the scope, dependents first: when the [`Scope`]
-    /// and every future of its [`run_async`](Scope::run_async) are gone.
-    fn drop(&mut self) {
-        let entries: Vec<Arc<Entry>> =
-            self.entries.get_mut().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, e)| e).collect();
-        crate::creation::abandon(&entries);
-        teardown::release(|| entries.clone(), |_, _| {});
     }
 }
 
@@ -256,7 +214,7 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let _in = InScope::enter(&this.state);
+        let _in = scope::enter(&this.state);
         this.future.as_mut().poll(cx)
     }
 }
