@@ -24,55 +24,36 @@
 
 #![warn(missing_docs)]
 
-mod context;
-mod core;
-mod creation;
-mod entry;
 mod error;
-mod events;
-mod graph;
-mod instance;
-mod join;
-#[cfg(feature = "json")]
-mod json;
-mod metrics;
-mod name;
-mod names;
-mod node;
+mod lifecycle;
+mod memory;
 mod op;
-mod operation;
-mod rate_limit;
-mod registration;
-mod scope;
-mod ser;
-mod startup;
-mod stats;
-mod sync;
-mod teardown;
-pub mod testing;
-mod typed;
+mod registry;
+mod surface;
 
-pub use crate::core::{graph, manager, shutdown, SingletonCore};
-pub use crate::entry::Singleton;
-pub use crate::entry::SingletonValue;
+pub use crate::registry::testing;
+
 pub use crate::error::{BoxError, Result, SingletonError};
-pub use crate::graph::{Graph, GraphEdge, GraphNode};
-pub use crate::instance::{AnyInstance, Instance};
-#[cfg(feature = "json")]
-pub use crate::json::MAX_JSON_REQUEST_BYTES;
-#[cfg(feature = "metrics")]
-pub use crate::metrics::export_metrics;
-pub use crate::name::{validate_name, MAX_NAME_LEN};
+pub use crate::lifecycle::entry::Singleton;
+pub use crate::lifecycle::entry::SingletonValue;
+pub use crate::memory::instance::{AnyInstance, Instance};
 pub use crate::op::SingletonOperation;
-pub use crate::operation::{Request, Response};
-pub use crate::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
-pub use crate::registration::{registered, Registered};
-pub use crate::startup::{
+pub use crate::registry::core::{graph, manager, shutdown, SingletonCore};
+pub use crate::registry::name::{validate_name, MAX_NAME_LEN};
+pub use crate::registry::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
+pub use crate::registry::registration::{registered, Registered};
+pub use crate::registry::typed::{InstanceFuture, TryInstanceFuture};
+pub use crate::surface::graph::{Graph, GraphEdge, GraphNode};
+#[cfg(feature = "json")]
+pub use crate::surface::json::MAX_JSON_REQUEST_BYTES;
+#[cfg(feature = "metrics")]
+pub use crate::surface::metrics::export_metrics;
+pub use crate::surface::operation::{Request, Response};
+pub use crate::surface::startup::{
     init_eager, init_eager_async, report, validate, EagerError, EagerOutcome, EagerReport, Report,
     ValidationError,
 };
-pub use crate::stats::{Stats, MEMORY_NOTE};
-pub use crate::typed::{InstanceFuture, TryInstanceFuture};
+pub use crate::surface::stats::{Stats, MEMORY_NOTE};
 
 // Not public API. What the code that `#[singleton]` writes refers to.
 #[doc(hidden)]
@@ -83,9 +64,9 @@ pub mod __private {
 
     use std::future::Future;
 
-    pub use crate::entry::BoxFuture;
-    pub use crate::entry::{Descriptor, Factory, Singleton as SingletonType};
-    pub use crate::registration::Registration;
+    pub use crate::lifecycle::entry::BoxFuture;
+    pub use crate::lifecycle::entry::{Descriptor, Factory, Singleton as SingletonType};
+    pub use crate::registry::registration::Registration;
     pub use crate::{BoxError, SingletonValue};
 
     /// The creation function of the `#[singleton]` type `T`, from the factory it was given. The

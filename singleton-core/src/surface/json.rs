@@ -44,7 +44,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::stats::unix_seconds;
+use crate::surface::stats::unix_seconds;
 use crate::{
     AnyInstance, Request, Response, Result, SingletonCore, SingletonError, SingletonOperation, SingletonValue,
 };
@@ -407,9 +407,9 @@ impl Raw {
         }
         let operation = match self.operation {
             None => return Err(bad("missing field `operation`")),
-            Some(Value::String(op)) => op
-                .parse::<SingletonOperation>()
-                .map_err(|_| SingletonError::UnknownOperation { operation: crate::name::shorten(&op) })?,
+            Some(Value::String(op)) => op.parse::<SingletonOperation>().map_err(|_| {
+                SingletonError::UnknownOperation { operation: crate::registry::name::shorten(&op) }
+            })?,
             Some(other) => return Err(wrong_type("operation", &other)),
         };
         let name = optional_string("name", self.name)?;

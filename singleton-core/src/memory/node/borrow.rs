@@ -73,7 +73,7 @@ use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
 use super::{Meta, Node, Slot};
-use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::memory::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// How deep borrows nest on one thread before the deeper ones take a handle instead.
 pub(crate) const MARKS: usize = 4;
@@ -531,7 +531,7 @@ mod barrier {
 
     #[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
     mod imp {
-        use crate::sync::{fence, Ordering};
+        use crate::memory::sync::{fence, Ordering};
 
         pub(crate) fn init() -> bool {
             false

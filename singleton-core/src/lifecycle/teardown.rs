@@ -22,8 +22,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::entry::Entry;
-use crate::node::Retired;
+use crate::lifecycle::entry::Entry;
+use crate::memory::node::Retired;
 
 /// How many times teardown looks for instances that the `Drop`s of the previous round made.
 pub(crate) const ROUNDS: usize = 8;

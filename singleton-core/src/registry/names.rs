@@ -54,7 +54,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::entry::Entry;
+use crate::lifecycle::entry::Entry;
 
 /// What a name points at: one entry, or several `#[singleton]` types that claim the same name.
 #[derive(Clone)]

@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::entry::Descriptor;
-use crate::{creation, manager, Result};
+use crate::lifecycle::creation;
+use crate::lifecycle::entry::Descriptor;
+use crate::{manager, Result};
 
 /// A `#[singleton]` type, as `inventory` collects it.
 #[doc(hidden)]

@@ -41,12 +41,12 @@ use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
 
-use crate::entry::{BoxFuture, Entry, Factory, SingletonValue};
-use crate::events::Outcome;
-use crate::node::Ref;
+use crate::lifecycle::entry::{BoxFuture, Entry, Factory, SingletonValue};
+use crate::lifecycle::events::Outcome;
+use crate::memory::node::Ref;
 use crate::{BoxError, Result, SingletonError};
 
-use crate::context::{self, key, InFactory, Key};
+use crate::lifecycle::context::{self, key, InFactory, Key};
 
 #[derive(Default)]
 struct Graph {
@@ -213,7 +213,7 @@ thread_local! {
     static PENDING_CYCLE: Cell<Option<Vec<String>>> = const { Cell::new(None) };
 }
 
-pub(crate) use crate::context::in_factory;
+pub(crate) use crate::lifecycle::context::in_factory;
 
 /// Unwinds out of the running factory with a cycle, without printing a second panic message;
 /// the creation that catches the unwind returns `Err(Cycle)`.
@@ -367,7 +367,7 @@ where
     let started = Instant::now();
     let (outcome, pending_cycle) = run_factory(entry, make);
     let took = started.elapsed();
-    let metric = crate::events::Outcome::of(&outcome, pending_cycle.is_some());
+    let metric = crate::lifecycle::events::Outcome::of(&outcome, pending_cycle.is_some());
     if !matches!(outcome, Ok(Ok(_))) {
         entry.clear_dependencies();
     }
@@ -379,7 +379,7 @@ where
             Some(path) => Err(SingletonError::Cycle { path }),
             None => {
                 drop(finishing);
-                crate::events::creation(&entry.metric_label, metric, took);
+                crate::lifecycle::events::creation(&entry.metric_label, metric, took);
                 panic::resume_unwind(payload)
             }
         },
@@ -391,7 +391,7 @@ where
     };
     wake_all(wakers);
     // The recorder is called with no lock held, after the creation ended.
-    crate::events::creation(&entry.metric_label, metric, took);
+    crate::lifecycle::events::creation(&entry.metric_label, metric, took);
     log_outcome(entry, &result, took);
     Ok(result)
 }
@@ -606,7 +606,7 @@ where
         forget_outcome(unclaimed);
         wake_all(wakers);
         // The recorder is called with no lock held, after the creation ended.
-        crate::events::creation(&self.entry.metric_label, metric, took);
+        crate::lifecycle::events::creation(&self.entry.metric_label, metric, took);
     }
 
     /// The factory (or a poll of its future) panicked: nothing is stored, the next caller starts

@@ -3,7 +3,7 @@
 //! classes of node: one stripe (run-time names) and striped (`#[singleton]` types).
 
 use super::*;
-use crate::entry::SingletonValue;
+use crate::lifecycle::entry::SingletonValue;
 
 #[cfg(loom)]
 use loom::sync::{atomic::AtomicUsize, Arc};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::node::{Meta, Slot};
+use crate::memory::node::{Meta, Slot};
 use once_cell::sync::OnceCell;
 
 use crate::{BoxError, Result, SingletonError};
@@ -123,7 +123,7 @@ pub(crate) struct Entry {
     pub(crate) registration: Option<&'static Descriptor>,
     pub(crate) slot: Slot,
     /// `false` once the entry is removed from its core's map (see
-    /// [`detach_if_idle`](crate::creation::detach_if_idle)). Changed under the creation lock.
+    /// [`detach_if_idle`](crate::lifecycle::creation::detach_if_idle)). Changed under the creation lock.
     pub(crate) attached: AtomicBool,
     /// `true` for an entry of a test scope rather than of a core.
     pub(crate) scoped: bool,
@@ -134,7 +134,7 @@ pub(crate) struct Entry {
     /// The `singleton` label of its metrics: a `#[singleton]` type's name, or what its core gave
     /// a run-time name (see the `metrics` module). Nothing with the feature off.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) metric_label: crate::events::Label,
+    pub(crate) metric_label: crate::lifecycle::events::Label,
 }
 
 impl Entry {
@@ -148,7 +148,7 @@ impl Entry {
             attached: AtomicBool::new(true),
             scoped: false,
             dependencies: Mutex::new(Vec::new()),
-            metric_label: crate::events::initial_label(registration.map(|r| r.name)),
+            metric_label: crate::lifecycle::events::initial_label(registration.map(|r| r.name)),
         }
     }
 
@@ -159,7 +159,7 @@ impl Entry {
     }
 
     /// The entry with the `singleton` label its core gives it.
-    pub(crate) fn with_metric_label(mut self, label: crate::events::Label) -> Self {
+    pub(crate) fn with_metric_label(mut self, label: crate::lifecycle::events::Label) -> Self {
         self.metric_label = label;
         self
     }
@@ -262,7 +262,7 @@ pub enum Factory {
 
 /// A `#[singleton]` type: implemented by the attribute for each type it is placed on (and not to
 /// be implemented by hand). It is what APIs that take any singleton type, such as
-/// [`Scope::replace`](crate::testing::Scope::replace), ask for.
+/// [`Scope::replace`](crate::registry::testing::Scope::replace), ask for.
 ///
 /// The attribute writes the impl at the type's name, so a type that is not
 /// `Send + Sync + 'static` fails there, once, instead of at every generated use.

@@ -28,8 +28,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::entry::{Singleton, SingletonValue};
-use crate::scope::{self, ScopeState};
+use crate::lifecycle::entry::{Singleton, SingletonValue};
+use crate::lifecycle::scope::{self, ScopeState};
 
 /// A world of `#[singleton]` instances of its own, for a test.
 ///

@@ -54,7 +54,7 @@ pub struct Stats {
     pub init_durations_ms: BTreeMap<String, f64>,
 }
 
-crate::ser::serialize_fields!(Stats {
+crate::surface::ser::serialize_fields!(Stats {
     "total_singletons" => total_singletons,
     "singleton_names" => singleton_names,
     "singleton_types" => singleton_types,
@@ -69,7 +69,7 @@ crate::ser::serialize_fields!(Stats {
     "init_durations_ms" => init_durations_ms,
 });
 
-crate::ser::deserialize_fields!(Stats, "the statistics of a singleton core" {
+crate::surface::ser::deserialize_fields!(Stats, "the statistics of a singleton core" {
     total_singletons,
     singleton_names,
     singleton_types,

@@ -10,12 +10,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::context;
-use crate::creation::{AsyncGet, Detached};
-use crate::entry::{BoxFuture, Descriptor, Entry, Factory, Singleton};
-use crate::node::{Borrow, Ref};
-use crate::scope::ScopeState;
-use crate::{creation, manager, Instance, Result, SingletonError};
+use crate::lifecycle::context;
+use crate::lifecycle::creation;
+use crate::lifecycle::creation::{AsyncGet, Detached};
+use crate::lifecycle::entry::{BoxFuture, Descriptor, Entry, Factory, Singleton};
+use crate::lifecycle::scope::ScopeState;
+use crate::memory::node::{Borrow, Ref};
+use crate::{manager, Instance, Result, SingletonError};
 
 /// The state of an async request for a `#[singleton]` type's instance past its fast path: the
 /// shared creation it joined, in the global core or in the scope it was made in.
@@ -71,7 +72,7 @@ impl Descriptor {
     /// This type's entry for the calling code: in the thread's test scope, if it is in one, else
     /// in the global core.
     fn here(&'static self) -> (Arc<Entry>, Option<Arc<ScopeState>>) {
-        match crate::scope::current() {
+        match crate::lifecycle::scope::current() {
             Some(scope) => (scope.entry_for(self), Some(scope)),
             None => (Arc::clone(self.entry()), None),
         }

@@ -63,7 +63,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, SystemTime};
 
-use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::memory::sync::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 mod borrow;
 pub(crate) use borrow::{set_counters, Borrow};
@@ -567,7 +567,7 @@ impl Slot {
             let node = NonNull::new(self.ptr.load(Ordering::Acquire))?;
             let Some(r) = Node::try_acquire(node, self.striped, access) else {
                 // Retired under us (the slot has moved on): look again.
-                crate::sync::spin();
+                crate::memory::sync::spin();
                 continue;
             };
             if self.ptr.load(Ordering::Acquire) == node.as_ptr() {
@@ -668,7 +668,7 @@ fn compact_index() -> u8 {
 #[cfg(not(loom))]
 #[inline]
 fn stripe_index() -> usize {
-    crate::sync::thread_index() % STRIPES
+    crate::memory::sync::thread_index() % STRIPES
 }
 
 /// Under loom: model threads numbered afresh in every explored execution.

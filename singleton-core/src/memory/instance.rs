@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
 
-use crate::node::Ref;
+use crate::memory::node::Ref;
 use crate::{Result, SingletonError};
 
 /// A handle to a singleton's instance: what `T::instance()` and

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::join::join_all;
+use crate::lifecycle::join::join_all;
 use crate::manager;
-use crate::registration::{registered, Registered};
-use crate::stats::Row;
+use crate::registry::registration::{registered, Registered};
+use crate::surface::stats::Row;
 use crate::SingletonError;
 
 /// Creates every `#[singleton(eager)]` type that has no instance yet, in name order, and reports

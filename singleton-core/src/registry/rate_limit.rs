@@ -423,7 +423,7 @@ impl Shared {
 
 /// This thread's counter of refusals.
 fn shard() -> usize {
-    crate::sync::thread_index() % SHARDS
+    crate::memory::sync::thread_index() % SHARDS
 }
 
 /// Spins, then yields: waits for another thread to finish a few instructions, and lets it run

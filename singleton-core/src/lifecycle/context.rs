@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::entry::Entry;
+use crate::lifecycle::entry::Entry;
 
 /// The test scope a thread is in, as this module keeps it: the scope layer's state, which this
 /// module does not need to know (the `scope` module downcasts it back).

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::context::{self, InScope};
-use crate::entry::{Descriptor, Entry};
-use crate::teardown;
+use crate::lifecycle::context::{self, InScope};
+use crate::lifecycle::entry::{Descriptor, Entry};
+use crate::lifecycle::teardown;
 
 /// What a scope holds; shared with the threads that are in it.
 #[derive(Default)]
@@ -60,7 +60,7 @@ impl Drop for ScopeState {
     fn drop(&mut self) {
         let entries: Vec<Arc<Entry>> =
             self.entries.get_mut().unwrap_or_else(PoisonError::into_inner).drain().map(|(_, e)| e).collect();
-        crate::creation::abandon(&entries);
+        crate::lifecycle::creation::abandon(&entries);
         teardown::release(|| entries.clone(), |_, _| {});
     }
 }

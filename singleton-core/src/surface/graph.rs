@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::startup::short_type;
+use crate::surface::startup::short_type;
 
 /// The singletons of a core and what their factories asked for: what
-/// [`graph()`](crate::graph) and [`SingletonCore::graph`](crate::SingletonCore::graph) return.
+/// [`graph()`](crate::surface::graph) and [`SingletonCore::graph`](crate::SingletonCore::graph) return.
 ///
 /// While a factory runs (sync or async, in a core or in a test scope), every singleton it asks
 /// for — typed (`T::instance()`) or by name (`get`, `get_or_create`, ...) — is recorded as its
@@ -71,8 +71,8 @@ pub struct GraphEdge {
     pub to: String,
 }
 
-crate::ser::serialize_fields!(Graph { "nodes" => nodes, "edges" => edges });
-crate::ser::serialize_fields!(GraphNode {
+crate::surface::ser::serialize_fields!(Graph { "nodes" => nodes, "edges" => edges });
+crate::surface::ser::serialize_fields!(GraphNode {
     "name" => name,
     "type" => type_name,
     "created" => created,
@@ -80,7 +80,7 @@ crate::ser::serialize_fields!(GraphNode {
     "async" => is_async,
     "init_ms" => init_ms,
 });
-crate::ser::serialize_fields!(GraphEdge { "from" => from, "to" => to });
+crate::surface::ser::serialize_fields!(GraphEdge { "from" => from, "to" => to });
 
 impl Graph {
     pub(crate) fn new(mut nodes: Vec<GraphNode>, mut edges: Vec<GraphEdge>) -> Self {

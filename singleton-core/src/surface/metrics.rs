@@ -6,7 +6,7 @@
 mod export {
     use std::collections::HashMap;
 
-    use crate::events::{describe, Label};
+    use crate::lifecycle::events::{describe, Label};
     use crate::SingletonCore;
 
     /// Publishes the snapshot metrics of `core`.

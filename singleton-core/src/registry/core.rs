@@ -10,21 +10,21 @@ use once_cell::sync::Lazy;
 
 use std::future::Future;
 
-use crate::creation::{AsyncGet, Detached};
-use crate::entry::{BoxFuture, Descriptor, Entry, SingletonValue};
-use crate::graph::{Graph, GraphEdge, GraphNode};
-use crate::instance::AnyInstance;
-use crate::names::{Named, Names, NamesWriter};
-use crate::node::Ref;
-use crate::node::Retired;
-use crate::operation::{Request, Response};
-use crate::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
-use crate::registration::Registration;
-use crate::stats::{Row, Stats};
-use crate::teardown::{self, take};
-use crate::{
-    context, creation, validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation,
-};
+use crate::lifecycle::context;
+use crate::lifecycle::creation;
+use crate::lifecycle::creation::{AsyncGet, Detached};
+use crate::lifecycle::entry::{BoxFuture, Descriptor, Entry, SingletonValue};
+use crate::lifecycle::teardown::{self, take};
+use crate::memory::instance::AnyInstance;
+use crate::memory::node::Ref;
+use crate::memory::node::Retired;
+use crate::registry::names::{Named, Names, NamesWriter};
+use crate::registry::rate_limit::{Clock, Limiter, MonotonicClock, RateLimit};
+use crate::registry::registration::Registration;
+use crate::surface::graph::{Graph, GraphEdge, GraphNode};
+use crate::surface::operation::{Request, Response};
+use crate::surface::stats::{Row, Stats};
+use crate::{validate_name, BoxError, Instance, Result, SingletonError, SingletonOperation};
 
 /// A registry of singletons with name-keyed management operations under a rate limit: the
 /// seed design's `SingletonCore`.
@@ -69,7 +69,7 @@ pub struct SingletonCore {
     /// The `#[singleton]` types' entries, fixed when the core is made.
     by_type: HashMap<TypeId, Arc<Entry>>,
     /// The run-time names that have a metrics label of their own.
-    metric_labels: crate::events::CoreLabels,
+    metric_labels: crate::lifecycle::events::CoreLabels,
 }
 
 static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::global);
@@ -176,7 +176,7 @@ impl SingletonCore {
             .zip(0_u32..)
             .map(|(registration, counter)| Arc::new(Entry::counted(registration.0, counter)))
             .collect();
-        crate::node::set_counters(entries.len());
+        crate::memory::node::set_counters(entries.len());
         Self::with_entries(RateLimit::default(), MonotonicClock::new(), entries)
     }
 
@@ -185,7 +185,7 @@ impl SingletonCore {
             limiter: Limiter::new(limit, Arc::new(clock)),
             names: Names::new(entries.iter().cloned()),
             by_type: entries.into_iter().filter_map(|e| Some(((e.registration?.type_id)(), e))).collect(),
-            metric_labels: crate::events::CoreLabels::default(),
+            metric_labels: crate::lifecycle::events::CoreLabels::default(),
         }
     }
 
@@ -229,7 +229,7 @@ impl SingletonCore {
     }
 
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn metric_labels(&self) -> &crate::events::CoreLabels {
+    pub(crate) fn metric_labels(&self) -> &crate::lifecycle::events::CoreLabels {
         &self.metric_labels
     }
 
@@ -259,7 +259,7 @@ impl SingletonCore {
                 Ok(())
             }
             Err(retry_after) => {
-                crate::events::refused(operation);
+                crate::lifecycle::events::refused(operation);
                 tracing::warn!(
                     operation = operation.as_str(),
                     singleton = name,
@@ -882,7 +882,7 @@ impl SingletonCore {
 
     /// Lets go of every instance, one at a time: dependents before what they depend on,
     /// unrelated ones newest first, each dropped while what it depends on is still in its slot
-    /// (see [`teardown`](crate::teardown)). Then the run-time names left empty leave the map.
+    /// (see [`teardown`](crate::lifecycle::teardown)). Then the run-time names left empty leave the map.
     fn release_all(&self) -> usize {
         let all = || {
             let mut all = Vec::new();
@@ -989,7 +989,7 @@ impl SingletonCore {
                 created: live.is_some(),
                 eager: entry.registration.is_some_and(|r| r.eager),
                 is_async: entry.registration.is_some_and(Descriptor::is_async),
-                init_ms: meta.and_then(|m| m.init_duration).map(crate::stats::millis),
+                init_ms: meta.and_then(|m| m.init_duration).map(crate::surface::stats::millis),
             });
             edges.extend(entry.dependencies().into_iter().map(|to| GraphEdge { from: name.to_owned(), to }));
         });

@@ -1,0 +1,18 @@
+//! Layer 4, surfaces: what the outside sees of a core, built on the layers below and never
+//! named by them.
+//!
+//! - `operation`: the operations as data (`Request`, `Response`, `execute`).
+//! - `json`: the same over JSON (feature `json`).
+//! - `stats`, `graph`: snapshots of a core, as data and JSON.
+//! - `metrics`: the snapshot metrics' export (feature `metrics`).
+//! - `startup`: `registered()` at startup, eager creation, the report.
+//! - `ser`: the serde impls of the snapshots.
+
+pub(crate) mod graph;
+#[cfg(feature = "json")]
+pub(crate) mod json;
+pub(crate) mod metrics;
+pub(crate) mod operation;
+pub(crate) mod ser;
+pub(crate) mod startup;
+pub(crate) mod stats;
