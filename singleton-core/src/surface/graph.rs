@@ -2,6 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::lifecycle::entry::Descriptor;
+use crate::manager;
+use crate::memory::node::Ref;
 use crate::surface::startup::short_type;
 
 /// The singletons of a core and what their factories asked for: what
@@ -81,6 +84,59 @@ crate::surface::ser::serialize_fields!(GraphNode {
     "init_ms" => init_ms,
 });
 crate::surface::ser::serialize_fields!(GraphEdge { "from" => from, "to" => to });
+
+/// The dependency graph of the global core: [`SingletonCore::graph`] on [`manager()`].
+///
+/// ```
+/// let graph = singleton_kit::graph();
+/// println!("{}", graph.to_dot()); // render with `dot -Tsvg`
+/// ```
+pub fn graph() -> Graph {
+    manager().graph()
+}
+
+impl crate::SingletonCore {
+    /// The dependency graph: every registered `#[singleton]` type (created or not) and every live
+    /// entry made at run time, with an edge for each singleton a factory asked for. Not counted
+    /// against the rate limit (it is not one of the seed's operations).
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.get_or_try_create("service", || core.get_or_create("client", || "http").map(|c| c.len()))?;
+    /// let graph = core.graph();
+    /// assert_eq!(graph.dependencies_of("service"), ["client"]);
+    /// let service = graph.nodes.iter().find(|n| n.name == "service").unwrap();
+    /// assert!(service.created && service.init_ms.is_some());
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    pub fn graph(&self) -> Graph {
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        self.for_each_entry(|name, entry| {
+            let live = entry.slot.get(false);
+            if live.is_none() && entry.registration.is_none() {
+                return;
+            }
+            let meta = live.as_ref().map(Ref::meta);
+            nodes.push(GraphNode {
+                name: name.to_owned(),
+                type_name: match (entry.registration, meta) {
+                    (Some(r), _) => (r.type_name)(),
+                    (None, Some(m)) => m.type_name,
+                    (None, None) => "?",
+                },
+                created: live.is_some(),
+                eager: entry.registration.is_some_and(|r| r.eager),
+                is_async: entry.registration.is_some_and(Descriptor::is_async),
+                init_ms: meta.and_then(|m| m.init_duration).map(crate::surface::stats::millis),
+            });
+            edges.extend(entry.dependencies().into_iter().map(|to| GraphEdge { from: name.to_owned(), to }));
+        });
+        Graph::new(nodes, edges)
+    }
+}
 
 impl Graph {
     pub(crate) fn new(mut nodes: Vec<GraphNode>, mut edges: Vec<GraphEdge>) -> Self {

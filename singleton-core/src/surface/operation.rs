@@ -1,5 +1,7 @@
 //! The name-keyed operations as data: what an admin endpoint or a Lambda event sends.
 
+use crate::registry::core::Denied;
+use crate::Result;
 use crate::{AnyInstance, SingletonError, SingletonOperation, SingletonValue, Stats};
 
 /// One operation as data, for [`SingletonCore::execute`](crate::SingletonCore::execute).
@@ -153,4 +155,91 @@ pub enum Response {
     Count(usize),
     /// `get_stats`.
     Stats(Box<Stats>),
+}
+
+impl crate::SingletonCore {
+    /// [`execute`](Self::execute) from async code: a `get` of an async `#[singleton]` that has no
+    /// instance yet creates it (where `execute` answers `Err(NeedsAwait)`).
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
+    pub(crate) async fn execute_async(&self, request: Request) -> Result<Response> {
+        use tracing::Instrument as _;
+        if request.operation != SingletonOperation::Get {
+            return self.execute(request);
+        }
+        let span = match &request.correlation_id {
+            Some(id) => tracing::info_span!("singleton_operation", correlation_id = %id),
+            None => tracing::Span::none(),
+        };
+        let Some(name) = request.name.as_deref() else {
+            return Err(SingletonError::MissingArgument { operation: "get", argument: "a name" });
+        };
+        let live = self.get_live_async(name, None).instrument(span).await?;
+        Ok(Response::Value(live.map(|live| AnyInstance::new(live, name))))
+    }
+
+    /// Runs one operation given as data: the entry point of an admin endpoint or a Lambda event.
+    ///
+    /// Unlike the methods, which keep the seed design's `false` and `0`, every operation here
+    /// says why it could not run: an invalid name, a missing argument and a rate-limit refusal
+    /// are `Err` for `has`, `exists`, `delete`, `clear`, `reset_all` and `reset` too (as is an
+    /// ambiguous name, `DuplicateName`). The rate limit is consulted once, as by the methods.
+    ///
+    /// When the request carries a correlation id, the operation's `tracing` events are emitted in
+    /// a `singleton_operation` span with a `correlation_id` field.
+    ///
+    /// ```
+    /// use singleton_kit::{Request, Response, SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("db_url", String::from("postgres://localhost"))?;
+    /// let has = core.execute(Request::parse("has")?.name("db_url").correlation_id("req-1"))?;
+    /// assert!(matches!(has, Response::Bool(true)));
+    /// assert!(matches!(core.execute(Request::parse("clear")?)?, Response::Count(1)));
+    /// let no_name = core.execute(Request::parse("delete")?);
+    /// assert!(matches!(no_name, Err(SingletonError::MissingArgument { .. })));
+    /// let blank = core.execute(Request::parse("has")?.name(" ")); // `core.has(" ")` is `false`
+    /// assert!(matches!(blank, Err(SingletonError::InvalidName { .. })));
+    /// # Ok::<(), SingletonError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The operation's own errors; `InvalidName`, `RateLimited` and `DuplicateName` for every
+    /// operation that can meet them; `MissingArgument` when `get`, `set`, `has`, `delete` or
+    /// `exists` comes without a name, or `set` without a value.
+    pub fn execute(&self, request: Request) -> Result<Response> {
+        let span = match &request.correlation_id {
+            Some(id) => tracing::info_span!("singleton_operation", correlation_id = %id),
+            None => tracing::Span::none(),
+        };
+        let _entered = span.enter();
+        let op = request.operation;
+        if op.takes_name() && request.name.is_none() {
+            return Err(SingletonError::MissingArgument { operation: op.as_str(), argument: "a name" });
+        }
+        // Read only by the operations that take a name, which have one.
+        let name = request.name.as_deref().unwrap_or_default();
+        let deny = |denied: Denied| denied.into_error(op, op.takes_name().then_some(name));
+        Ok(match op {
+            SingletonOperation::Get => {
+                Response::Value(self.get_live(name, None)?.map(|live| AnyInstance::new(live, name)))
+            }
+            SingletonOperation::Set => {
+                let value = request
+                    .value
+                    .ok_or(SingletonError::MissingArgument { operation: op.as_str(), argument: "a value" })?;
+                self.set_value(name, value)?;
+                Response::Stored
+            }
+            SingletonOperation::Has | SingletonOperation::Exists => {
+                Response::Bool(self.try_has(op, name).map_err(deny)?)
+            }
+            SingletonOperation::Delete => Response::Bool(self.try_delete(name).map_err(deny)?),
+            SingletonOperation::Clear | SingletonOperation::ResetAll => {
+                Response::Count(self.try_clear(op).map_err(deny)?)
+            }
+            SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
+            SingletonOperation::Reset => Response::Bool(self.try_reset().map_err(deny)?),
+        })
+    }
 }

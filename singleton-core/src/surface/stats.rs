@@ -1,5 +1,9 @@
 //! The statistics snapshot, in the seed design's JSON shape.
 
+use crate::lifecycle::entry::Entry;
+use crate::registry::names::Named;
+use crate::Result;
+use crate::SingletonOperation;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,4 +138,73 @@ pub(crate) fn millis(d: Duration) -> f64 {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+impl crate::SingletonCore {
+    /// GET_STATS: a snapshot of every live instance, in the seed design's shape.
+    ///
+    /// ```
+    /// use singleton_kit::SingletonCore;
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("flags", [true; 4])?;
+    /// let _ = core.get::<[bool; 4]>("flags")?;
+    /// let stats = core.stats()?;
+    /// assert_eq!(stats.singleton_names, ["flags"]);
+    /// assert_eq!(stats.access_counts["flags"], 1);
+    /// assert_eq!(stats.estimated_memory_bytes, 4);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `RateLimited`.
+    pub fn stats(&self) -> Result<Stats> {
+        let op = SingletonOperation::GetStats;
+        self.gate(op, None).map_err(|denied| denied.into_error(op, None))?;
+        let mut rows = Vec::new();
+        let mut add = |name: &str, named: &Named| match named {
+            Named::One(entry) => rows.extend(row(name, entry)),
+            Named::Ambiguous(all) => {
+                // One name, several types: each row is told apart by its type.
+                for entry in all {
+                    let label = format!("{name} ({})", entry.registration.map_or("?", |r| (r.type_name)()));
+                    rows.extend(row(&label, entry));
+                }
+            }
+        };
+        for (name, named) in self.names.fixed().iter() {
+            add(name, named);
+        }
+        self.names.for_each_dynamic(&mut add);
+        Ok(Stats::build(rows, self.limiter.refused()))
+    }
+
+    /// The live entries made at run time (`set`, `get_or_create`), with their dependencies.
+    pub(crate) fn runtime_entries(&self) -> Vec<(Row, Vec<String>)> {
+        let mut rows = Vec::new();
+        self.for_each_entry(|name, entry| {
+            if entry.registration.is_none() {
+                if let Some(r) = row(name, entry) {
+                    rows.push((r, entry.dependencies()));
+                }
+            }
+        });
+        rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        rows
+    }
+}
+
+/// The stats row of `entry`'s live instance, if it has one.
+pub(crate) fn row(name: &str, entry: &Entry) -> Option<Row> {
+    let live = entry.slot.get(false)?;
+    let meta = live.meta();
+    Some(Row {
+        name: name.to_owned(),
+        type_name: meta.type_name,
+        created_at: meta.created_at,
+        accesses: live.accesses(),
+        size: meta.size,
+        init_duration: meta.init_duration,
+    })
 }
