@@ -63,10 +63,12 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, SystemTime};
 
-use crate::memory::sync::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::memory::sync::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 mod borrow;
+mod slot;
 pub(crate) use borrow::{set_counters, Borrow};
+pub(crate) use slot::{Retired, Slot};
 
 /// How many counter stripes a node has: a power of two about the core count of the machines a
 /// singleton's accessor is hammered on; more threads share stripes (still exact, just contended).
@@ -519,133 +521,6 @@ impl Drop for Ref {
 impl fmt::Debug for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ref").field("type_name", &self.meta().type_name).finish_non_exhaustive()
-    }
-}
-
-/// The current node of an entry, or none.
-pub(crate) struct Slot {
-    ptr: AtomicPtr<Node>,
-    /// The class of the nodes this slot publishes: striped for a `#[singleton]` type's entry.
-    striped: bool,
-    /// The per-thread counter that borrows of this slot's instances count on: set for the
-    /// global core's `#[singleton]` entries (see the `borrow` module).
-    pub(crate) counter: Option<u32>,
-}
-
-impl Slot {
-    /// An empty slot whose nodes have [`STRIPES`] stripes if `striped`, else one.
-    pub(crate) fn new(striped: bool) -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped, counter: None }
-    }
-
-    /// A striped slot whose borrows count on the per-thread counter `counter`.
-    pub(crate) fn counted(counter: u32) -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter: Some(counter) }
-    }
-
-    /// Splits the borrows counted on this slot's counter between the node that left the slot
-    /// and the one that entered it, at one reading of the sum, taken after the change.
-    fn split_borrows(&self, old: *mut Node, new: *mut Node) {
-        let Some(counter) = self.counter else { return };
-        let at = borrow::counted(counter);
-        // SAFETY: nodes are never deallocated; the caller holds the publisher's reference to
-        // both (neither is retired yet), so neither is reused meanwhile.
-        if let Some(new) = unsafe { new.as_ref() } {
-            new.borrow_base.store(at, Ordering::Relaxed);
-            new.borrow_counter.store(counter, Ordering::Release);
-        }
-        // SAFETY: as above.
-        if let Some(old) = unsafe { old.as_ref() } {
-            old.borrow_end.store(at, Ordering::Relaxed);
-        }
-    }
-
-    /// A counted reference to the current node; `access` also counts an access.
-    #[inline]
-    pub(crate) fn get(&self, access: bool) -> Option<Ref> {
-        loop {
-            let node = NonNull::new(self.ptr.load(Ordering::Acquire))?;
-            let Some(r) = Node::try_acquire(node, self.striped, access) else {
-                // Retired under us (the slot has moved on): look again.
-                crate::memory::sync::spin();
-                continue;
-            };
-            if self.ptr.load(Ordering::Acquire) == node.as_ptr() {
-                return Some(r);
-            }
-            // The node was replaced, and maybe reused elsewhere, between the two loads.
-            if access {
-                r.release_uncounted();
-            }
-        }
-    }
-
-    /// `true` when the slot holds a node.
-    pub(crate) fn is_some(&self) -> bool {
-        !self.ptr.load(Ordering::Acquire).is_null()
-    }
-
-    /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
-    /// caller drops it when no lock is held, in the order it chooses.
-    pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
-        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped).as_ptr());
-        let old = self.ptr.swap(new, Ordering::AcqRel);
-        self.split_borrows(old, new);
-        NonNull::new(old).map(Retired)
-    }
-
-    /// Stores a new instance if the slot is empty, and returns a reference (with an access
-    /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
-    pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = Node::publish(meta, self.striped);
-        let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
-        if self
-            .ptr
-            .compare_exchange(std::ptr::null_mut(), node.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.split_borrows(std::ptr::null_mut(), node.as_ptr());
-            return mine;
-        }
-        // A `set` got there first, and wins. Ours was never in the slot: retire it here.
-        let existing = self.get(true);
-        // SAFETY: `node` never entered a slot; this is its one retirement.
-        unsafe { Node::retire(node) };
-        match existing {
-            Some(existing) => {
-                mine.release_uncounted();
-                existing
-            }
-            // ...and was deleted again already: the caller still gets what it made.
-            None => mine,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        drop(NonNull::new(self.ptr.swap(std::ptr::null_mut(), Ordering::AcqRel)).map(Retired));
-    }
-}
-
-/// A node taken out of its slot and not yet retired.
-pub(crate) struct Retired(NonNull<Node>);
-
-impl Retired {
-    /// How often the instance was accessed, all told: read before it is retired, so no access
-    /// can be counted on it any more except by a reader that then finds the slot moved on and
-    /// takes its access back.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn accesses(&self) -> u64 {
-        // SAFETY: not yet retired: the publisher's reference keeps the node live.
-        unsafe { Node::accesses(self.0) }
-    }
-}
-
-impl Drop for Retired {
-    fn drop(&mut self) {
-        // SAFETY: a `Retired` is made once per swap out of a slot.
-        unsafe { Node::retire(self.0) }
     }
 }
 
