@@ -3,7 +3,6 @@
 //! classes of node: one stripe (run-time names) and striped (`#[singleton]` types).
 
 use super::*;
-use crate::lifecycle::entry::SingletonValue;
 
 #[cfg(loom)]
 use loom::sync::{atomic::AtomicUsize, Arc};
@@ -23,7 +22,16 @@ impl Drop for Probe {
 }
 
 fn probe(drops: &Arc<AtomicUsize>, id: usize) -> Meta {
-    SingletonValue::new(Probe { drops: Arc::clone(drops), id }).into_meta(None)
+    let value: Box<dyn Any + Send + Sync> = Box::new(Probe { drops: Arc::clone(drops), id });
+    Meta {
+        value: NonNull::from(Box::leak(value)),
+        type_id: TypeId::of::<Probe>(),
+        type_name: "Probe",
+        size: std::mem::size_of::<Probe>(),
+        created_at: SystemTime::now(),
+        init_duration: None,
+        seq: 0,
+    }
 }
 
 /// Both classes of slot: one-stripe nodes, and striped ones.
