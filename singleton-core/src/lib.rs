@@ -15,12 +15,12 @@
 //!                                                  └──► Stats, registered(), report()
 //! ```
 //!
-//! Where things live: `core` (the operations), `names` (the name maps), `entry` (a name's slot),
-//! `node` (an instance and its striped reference and access counts: the one `unsafe` module),
-//! `creation` (exactly-once creation and cycle detection), `rate_limit`, `stats`, `operation`
-//! (operations as data), `json` (the same over JSON: feature `json`, on by default), `metrics`
-//! (reports through the `metrics` facade: feature `metrics`, off by default), `registration` and
-//! `startup` (what `#[singleton]` registers, and what a program does with it at startup).
+//! The runtime is four layers, each a folder, each using only those below it: `memory` (nodes,
+//! handles, borrows: the only `unsafe` code), `lifecycle` (entries, exactly-once creation, the
+//! thread context, scopes' state, teardown, metrics events), `registry` (the core's map and
+//! operations, the typed path, registration, `Scope`, the rate limit) and `surface` (operations as
+//! data, JSON, stats, graph, metrics export, startup). `ARCHITECTURE.md` in the repository walks
+//! through them.
 
 #![warn(missing_docs)]
 

@@ -8,7 +8,7 @@ use crate::memory::node::Ref;
 use crate::surface::startup::short_type;
 
 /// The singletons of a core and what their factories asked for: what
-/// [`graph()`](crate::surface::graph) and [`SingletonCore::graph`](crate::SingletonCore::graph) return.
+/// [`graph()`](crate::graph()) and [`SingletonCore::graph`](crate::SingletonCore::graph) return.
 ///
 /// While a factory runs (sync or async, in a core or in a test scope), every singleton it asks
 /// for — typed (`T::instance()`) or by name (`get`, `get_or_create`, ...) — is recorded as its
@@ -85,7 +85,7 @@ crate::surface::ser::serialize_fields!(GraphNode {
 });
 crate::surface::ser::serialize_fields!(GraphEdge { "from" => from, "to" => to });
 
-/// The dependency graph of the global core: [`SingletonCore::graph`] on [`manager()`].
+/// The dependency graph of the global core: [`SingletonCore::graph`](crate::SingletonCore::graph) on [`manager()`](crate::manager).
 ///
 /// ```
 /// let graph = singleton_kit::graph();
