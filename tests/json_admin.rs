@@ -314,7 +314,7 @@ fn the_correlation_id_is_echoed_on_success_and_on_every_error_where_it_could_be_
             "ok": false,
             "error": {
                 "kind": "bad_request",
-                "message": "unknown operation `frobnicate`; valid: get, set, has, delete, clear, get_stats, reset, reset_all, exists",
+                "message": "unknown operation `frobnicate`; valid: get, set, has, delete, clear, get_stats, reset, reset_all, exists, list",
             },
             "correlation_id": "req-3",
         })
@@ -627,6 +627,7 @@ fn valid_request() -> impl Strategy<Value = String> {
         "reset",
         "reset_all",
         "exists",
+        "list",
     ]);
     let name = prop::sample::select(vec!["a", "b", "json_typed", "json_fails", "json_dup", "", " x", "名前"]);
     let value = prop_oneof![

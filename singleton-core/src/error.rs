@@ -127,6 +127,36 @@ pub enum SingletonError {
         argument: &'static str,
     },
 
+    /// An [`Admin`](crate::Admin)'s policy refused the operation: it is denied there, or needs
+    /// the policy's token and the request carried none or another. Nothing was changed and no
+    /// rate-limit slot was taken. The message never shows a token.
+    ///
+    /// ```
+    /// use singleton_kit::{AdminPolicy, Request, SingletonCore, SingletonError};
+    ///
+    /// let core = SingletonCore::new();
+    /// let err = core.admin(AdminPolicy::observe_only()).execute(Request::parse("clear")?).unwrap_err();
+    /// assert!(matches!(err, SingletonError::Forbidden { operation: "clear", .. }));
+    /// assert_eq!(err.kind(), "forbidden");
+    /// assert_eq!(err.to_string(), "forbidden: `clear` is not allowed here");
+    /// # Ok::<(), SingletonError>(())
+    /// ```
+    #[error("forbidden: `{operation}` {reason}")]
+    Forbidden {
+        /// The operation that was refused.
+        operation: &'static str,
+        /// What it lacks (`"is not allowed here"`, `"needs a token"`, ...).
+        reason: &'static str,
+    },
+
+    /// An admin token given to [`AdminPolicy::try_require_token`](crate::AdminPolicy::try_require_token)
+    /// cannot be used: it is empty, or longer than 1 KiB. The message never shows the token.
+    #[error("invalid admin token: {reason}")]
+    InvalidToken {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A request given as data could not be read: malformed JSON, a missing or wrong-typed
     /// field, or input over the size bound. Nothing was changed and no rate-limit slot was taken.
     #[error("bad request: {reason}")]
@@ -171,7 +201,11 @@ impl SingletonError {
             | Self::DuplicateName { name, .. }
             | Self::NeedsAwait { name } => Some(name),
             Self::Cycle { path } => path.first().map(String::as_str),
-            Self::UnknownOperation { .. } | Self::MissingArgument { .. } | Self::BadRequest { .. } => None,
+            Self::UnknownOperation { .. }
+            | Self::MissingArgument { .. }
+            | Self::BadRequest { .. }
+            | Self::Forbidden { .. }
+            | Self::InvalidToken { .. } => None,
         }
     }
 
@@ -179,7 +213,7 @@ impl SingletonError {
     /// `SingletonCore::execute_json` (feature `json`) name it:
     /// `"bad_request"` (an unknown operation, a missing argument, a request that could not be
     /// read), `"invalid_name"`, `"rate_limited"`, `"type_mismatch"`, `"factory"`, `"cycle"`,
-    /// `"duplicate_name"` or `"needs_await"`.
+    /// `"duplicate_name"`, `"needs_await"`, or `"forbidden"` (from an [`Admin`](crate::Admin)).
     ///
     /// A stable, machine-readable string: match on it rather than on the message.
     ///
@@ -195,9 +229,11 @@ impl SingletonError {
     /// ```
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::UnknownOperation { .. } | Self::MissingArgument { .. } | Self::BadRequest { .. } => {
-                "bad_request"
-            }
+            Self::UnknownOperation { .. }
+            | Self::MissingArgument { .. }
+            | Self::BadRequest { .. }
+            | Self::InvalidToken { .. } => "bad_request",
+            Self::Forbidden { .. } => "forbidden",
             Self::InvalidName { .. } => "invalid_name",
             Self::RateLimited { .. } => "rate_limited",
             Self::TypeMismatch { .. } => "type_mismatch",

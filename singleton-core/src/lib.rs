@@ -37,16 +37,18 @@ pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::lifecycle::entry::Singleton;
 pub use crate::lifecycle::entry::SingletonValue;
 pub use crate::memory::instance::{AnyInstance, Instance};
-pub use crate::op::SingletonOperation;
+pub use crate::op::{OperationClass, SingletonOperation};
 pub use crate::registry::core::{manager, shutdown, SingletonCore};
 pub use crate::registry::name::{validate_name, MAX_NAME_LEN};
 pub use crate::registry::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
 pub use crate::registry::registration::{registered, Registered};
 pub use crate::registry::typed::{InstanceFuture, TryInstanceFuture};
+pub use crate::surface::admin::{admin, Admin, AdminPolicy};
 pub use crate::surface::graph::graph;
 pub use crate::surface::graph::{Graph, GraphEdge, GraphNode};
 #[cfg(feature = "json")]
 pub use crate::surface::json::MAX_JSON_REQUEST_BYTES;
+pub use crate::surface::list::{Listed, Source};
 #[cfg(feature = "metrics")]
 pub use crate::surface::metrics::export_metrics;
 pub use crate::surface::operation::{Request, Response};

@@ -47,11 +47,33 @@ pub enum SingletonOperation {
     ResetAll,
     /// `"exists"`: the legacy name of `has`.
     Exists,
+    /// `"list"`: every registered `#[singleton]` and every live run-time entry, created or not,
+    /// with its state; creates nothing and counts no access.
+    List,
+}
+
+/// Who may run an operation, as an [`AdminPolicy`](crate::AdminPolicy) sorts them.
+///
+/// ```
+/// use singleton_kit::{OperationClass, SingletonOperation};
+///
+/// assert_eq!(SingletonOperation::List.class(), OperationClass::Observe);
+/// assert_eq!(SingletonOperation::Get.class(), OperationClass::Create);
+/// assert_eq!(SingletonOperation::Clear.class(), OperationClass::Change);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OperationClass {
+    /// Looks and changes nothing: `get_stats`, `has`, `exists`, `list`.
+    Observe,
+    /// May run a registered factory and counts an access: `get`.
+    Create,
+    /// Changes the registry or the limiter: `set`, `delete`, `clear`, `reset_all`, `reset`.
+    Change,
 }
 
 impl SingletonOperation {
-    /// Every operation, in the order of the seed design.
-    pub const ALL: [Self; 9] = [
+    /// Every operation: the seed design's nine in its order, then `list`.
+    pub const ALL: [Self; 10] = [
         Self::Get,
         Self::Set,
         Self::Has,
@@ -61,15 +83,25 @@ impl SingletonOperation {
         Self::Reset,
         Self::ResetAll,
         Self::Exists,
+        Self::List,
     ];
 
     /// The names [`FromStr`] accepts for [`ALL`](Self::ALL), in the same order.
-    pub const NAMES: [&'static str; 9] =
-        ["get", "set", "has", "delete", "clear", "get_stats", "reset", "reset_all", "exists"];
+    pub const NAMES: [&'static str; 10] =
+        ["get", "set", "has", "delete", "clear", "get_stats", "reset", "reset_all", "exists", "list"];
 
     /// The seed design's name of the operation.
     pub const fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
+    }
+
+    /// Who may run it: see [`OperationClass`].
+    pub const fn class(self) -> OperationClass {
+        match self {
+            Self::GetStats | Self::Has | Self::Exists | Self::List => OperationClass::Observe,
+            Self::Get => OperationClass::Create,
+            Self::Set | Self::Delete | Self::Clear | Self::Reset | Self::ResetAll => OperationClass::Change,
+        }
     }
 
     /// `true` for the operations that need a name (`get`, `set`, `has`, `delete`, `exists`).

@@ -122,7 +122,7 @@ pub(crate) fn refused(operation: crate::SingletonOperation) {
         describe_once();
         // A key made of static parts, one per operation: a refusal allocates nothing, recorder or
         // not (the `counter!` macro would build its label list on the heap each time).
-        static LABELS: [[metrics::Label; 1]; 9] = {
+        static LABELS: [[metrics::Label; 1]; 10] = {
             use crate::SingletonOperation as Op;
             const fn label(op: Op) -> [metrics::Label; 1] {
                 [metrics::Label::from_static_parts("operation", Op::NAMES[op as usize])]
@@ -137,6 +137,7 @@ pub(crate) fn refused(operation: crate::SingletonOperation) {
                 label(Op::Reset),
                 label(Op::ResetAll),
                 label(Op::Exists),
+                label(Op::List),
             ]
         };
         static METADATA: metrics::Metadata<'static> =

@@ -66,6 +66,12 @@ pub const MAX_JSON_REQUEST_BYTES: usize = 1 << 20;
 impl SingletonCore {
     /// Runs one admin operation given as JSON and answers in JSON; never panics.
     ///
+    /// **This is the trusted, in-process path: it runs every operation, `clear` and `set`
+    /// included, for whoever wrote `input`.** Do not wire it to input from outside the process
+    /// (a Lambda event, an HTTP body): give that to an [`Admin`](crate::Admin) instead
+    /// ([`SingletonCore::admin`](crate::SingletonCore::admin)), whose
+    /// [`AdminPolicy`](crate::AdminPolicy) decides who may do what.
+    ///
     /// The request is `{"operation": "...", "name": "...", "correlation_id": "...", "value": ...}`
     /// (`name`, `correlation_id` and `value` optional, `null` for `name` and `correlation_id` the
     /// same as absent, unknown fields ignored, `"stats"` accepted for `get_stats`). `value` is
@@ -154,17 +160,21 @@ impl SingletonCore {
     pub async fn execute_json_async(&self, input: &str) -> String {
         let parsed = parse(input);
         let outcome = match parsed.request {
-            Ok(request) => {
-                let operation = request.operation;
-                let name = request.name.clone();
-                CatchUnwind(std::pin::pin!(async { self.execute_async(request).await.map(result) }))
-                    .await
-                    .unwrap_or_else(|payload| Err(panicked(operation, name, payload.as_ref())))
-            }
+            Ok(request) => run_caught_async(self, request).await,
             Err(err) => Err(err),
         };
         answer(parsed.operation, parsed.correlation_id.as_deref(), outcome)
     }
+}
+
+/// [`run_caught`] for [`SingletonCore::execute_async`](crate::SingletonCore): the async run,
+/// with its polls under `catch_unwind`.
+pub(crate) async fn run_caught_async(core: &SingletonCore, request: Request) -> Result<Value> {
+    let operation = request.operation;
+    let name = request.name.clone();
+    CatchUnwind(std::pin::pin!(async { core.execute_async(request).await.map(result) }))
+        .await
+        .unwrap_or_else(|payload| Err(panicked(operation, name, payload.as_ref())))
 }
 
 /// A future whose polls are run under `catch_unwind`: a panic becomes its output.
@@ -319,6 +329,7 @@ fn result(response: Response) -> Value {
         Response::Bool(b) => Value::Bool(b),
         Response::Count(n) => Value::from(n),
         Response::Stats(stats) => serde_json::to_value(&*stats).unwrap_or(Value::Null),
+        Response::List(list) => serde_json::to_value(&list).unwrap_or(Value::Null),
     }
 }
 
@@ -396,6 +407,7 @@ struct Raw {
     name: Option<Value>,
     correlation_id: Option<Value>,
     value: Option<Value>,
+    token: Option<Value>,
     /// The first field that was given twice.
     repeated: Option<&'static str>,
 }
@@ -414,11 +426,12 @@ impl Raw {
         };
         let name = optional_string("name", self.name)?;
         let correlation_id = optional_string("correlation_id", self.correlation_id)?;
+        let token = optional_string("token", self.token)?;
         let value = match operation {
             SingletonOperation::Set => self.value.map(SingletonValue::new),
             _ => None,
         };
-        Ok(Request { operation, name, value, correlation_id })
+        Ok(Request { operation, name, value, correlation_id, token })
     }
 }
 
@@ -468,6 +481,7 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                 Key::Name => (&mut raw.name, "name"),
                 Key::CorrelationId => (&mut raw.correlation_id, "correlation_id"),
                 Key::Value => (&mut raw.value, "value"),
+                Key::Token => (&mut raw.token, "token"),
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -490,6 +504,7 @@ enum Key {
     Name,
     CorrelationId,
     Value,
+    Token,
     Other,
 }
 
@@ -510,6 +525,7 @@ impl<'de> Deserialize<'de> for Key {
                     "name" => Key::Name,
                     "correlation_id" => Key::CorrelationId,
                     "value" => Key::Value,
+                    "token" => Key::Token,
                     _ => Key::Other,
                 })
             }

@@ -2,7 +2,7 @@
 
 use crate::registry::core::Denied;
 use crate::Result;
-use crate::{AnyInstance, SingletonError, SingletonOperation, SingletonValue, Stats};
+use crate::{AnyInstance, Listed, SingletonError, SingletonOperation, SingletonValue, Stats};
 
 /// One operation as data, for [`SingletonCore::execute`](crate::SingletonCore::execute).
 ///
@@ -21,12 +21,25 @@ use crate::{AnyInstance, SingletonError, SingletonOperation, SingletonValue, Sta
 /// assert_eq!(*v.downcast::<u32>().unwrap(), 42);
 /// # Ok::<(), singleton_kit::SingletonError>(())
 /// ```
-#[derive(Debug)]
 pub struct Request {
     pub(crate) operation: SingletonOperation,
     pub(crate) name: Option<String>,
     pub(crate) value: Option<SingletonValue>,
     pub(crate) correlation_id: Option<String>,
+    /// The admin token, for an [`Admin`](crate::Admin) whose policy asks for one. Never shown.
+    pub(crate) token: Option<String>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("operation", &self.operation)
+            .field("name", &self.name)
+            .field("value", &self.value)
+            .field("correlation_id", &self.correlation_id)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Request {
@@ -42,7 +55,7 @@ impl Request {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn new(operation: SingletonOperation) -> Self {
-        Self { operation, name: None, value: None, correlation_id: None }
+        Self { operation, name: None, value: None, correlation_id: None, token: None }
     }
 
     /// A request for the operation named `operation` (`"get"`, `"get_stats"`, ...).
@@ -113,6 +126,28 @@ impl Request {
         self
     }
 
+    /// The admin token, for an [`Admin`](crate::Admin) whose policy asks for one (see
+    /// [`AdminPolicy::require_token`](crate::AdminPolicy::require_token)). It is compared in
+    /// constant time and never logged, echoed, or shown by `Debug`. [`SingletonCore::execute`]
+    /// ignores it: the core's own methods are the trusted path.
+    ///
+    /// ```
+    /// use singleton_kit::{AdminPolicy, Request, Response, SingletonCore};
+    ///
+    /// let core = SingletonCore::new();
+    /// let admin = core.admin(AdminPolicy::observe_only().require_token("s3cret"));
+    /// assert!(admin.execute(Request::parse("clear")?).is_err());
+    /// assert!(matches!(admin.execute(Request::parse("clear")?.token("s3cret"))?, Response::Count(0)));
+    /// assert!(!format!("{:?}", Request::parse("clear")?.token("s3cret")).contains("s3cret"));
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    ///
+    /// [`SingletonCore::execute`]: crate::SingletonCore::execute
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
     /// The operation.
     ///
     /// ```
@@ -155,6 +190,8 @@ pub enum Response {
     Count(usize),
     /// `get_stats`.
     Stats(Box<Stats>),
+    /// `list`: every registered `#[singleton]` and every live run-time entry, sorted by name.
+    List(Vec<Listed>),
 }
 
 impl crate::SingletonCore {
@@ -239,6 +276,7 @@ impl crate::SingletonCore {
                 Response::Count(self.try_clear(op).map_err(deny)?)
             }
             SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
+            SingletonOperation::List => Response::List(self.list()?),
             SingletonOperation::Reset => Response::Bool(self.try_reset().map_err(deny)?),
         })
     }
