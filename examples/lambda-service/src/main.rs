@@ -8,28 +8,33 @@
 //!   eager factory fails, the error is posted to the Runtime API's
 //!   `/2018-06-01/runtime/init/error` and the process exits with status 1.
 //! - **Invocations** reuse those instances. An event with an `"operation"` field is an admin
-//!   operation, answered with [`SingletonCore::execute_json_async`]'s JSON object; any other
+//!   operation, answered with the JSON object of an [`Admin`] under
+//!   `AdminPolicy::from_env("LAMBDA_SERVICE_ADMIN_TOKEN")`: the observe operations (`get_stats`,
+//!   `has`, `exists`, `list`) for every invoker, the rest only for an event whose `"token"` is
+//!   that variable's value (a function behind a Function URL or API Gateway takes its events
+//!   from the internet); any other
 //!   `{"key": "k", "value": "v"}` event is put into the [`Cache`] singleton and answered with
 //!   `{"cached": <entries>, "cold_start": <first invocation of this process>}`.
 //! - With the feature `metrics`, each invocation ends with one flush of CloudWatch EMF
 //!   documents on stdout, holding singleton-kit's metrics.
 //!
 //! Environment: what a Lambda sandbox sets (`AWS_LAMBDA_RUNTIME_API`,
-//! `AWS_LAMBDA_FUNCTION_NAME`, ...), plus `LAMBDA_SERVICE_FAIL_INIT=1` to make the SDK client's
-//! factory fail, to see the init error path.
+//! `AWS_LAMBDA_FUNCTION_NAME`, ...), plus `LAMBDA_SERVICE_ADMIN_TOKEN` (the admin token; unset,
+//! the admin operations are observe-only) and `LAMBDA_SERVICE_FAIL_INIT=1` to make the SDK
+//! client's factory fail, to see the init error path.
 //!
-//! [`SingletonCore::execute_json_async`]: singleton_kit::SingletonCore::execute_json_async
+//! [`Admin`]: singleton_kit::Admin
 
 use std::collections::HashMap;
 use std::fmt;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
-use singleton_kit::{manager, singleton};
+use singleton_kit::{singleton, Admin, AdminPolicy};
 use tracing::Instrument;
 
 #[cfg(feature = "metrics")]
@@ -171,6 +176,10 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
     .await
 }
 
+/// The admin operations of the global core under the function's policy, read once at init.
+static ADMIN: LazyLock<Admin<'static>> =
+    LazyLock::new(|| singleton_kit::admin(AdminPolicy::from_env("LAMBDA_SERVICE_ADMIN_TOKEN")));
+
 async fn answer(payload: Value, request_id: &str, cold_start: bool) -> Result<Value, HandlerError> {
     // Every invocation goes through the warm client, as a real function's would.
     let client = SdkClient::instance().await;
@@ -180,7 +189,7 @@ async fn answer(payload: Value, request_id: &str, cold_start: bool) -> Result<Va
             // Admin operation: an answer that can be matched to its invocation even when the
             // caller sent no correlation id of its own.
             request.entry("correlation_id").or_insert_with(|| Value::String(request_id.to_owned()));
-            let answer = manager().execute_json_async(&Value::Object(request).to_string()).await;
+            let answer = ADMIN.execute_json_async(&Value::Object(request).to_string()).await;
             serde_json::from_str(&answer).map_err(|err| HandlerError::Internal(format!("{err}: {answer}")))
         }
         Value::Object(put) => {
@@ -214,7 +223,9 @@ async fn main() -> ExitCode {
     #[cfg(feature = "metrics")]
     emf::install();
 
-    // Init phase: before the runtime's loop asks for its first event.
+    // Init phase: before the runtime's loop asks for its first event. The admin policy is read
+    // here, once, from the environment (where a secret manager's value belongs), not in code.
+    LazyLock::force(&ADMIN);
     match singleton_kit::init_eager_async().await {
         // What each eager factory took, then every singleton with its state and dependencies.
         Ok(report) => tracing::info!("cold start, init phase:\n{report}{}", singleton_kit::report()),

@@ -84,10 +84,77 @@ async fn admin_operations_answer_with_the_json_object() {
         json!({"operation": "has", "ok": true, "result": true, "correlation_id": request_id})
     );
 
-    // `get` of the async client: created at init, so answered with its details.
-    let (_, answer) = emulator.call(json!({"operation": "get", "name": "sdk_client"}), WAIT).await;
+    // `list` is for anyone too, and creates nothing: the lazy cache stays pending.
+    let (_, answer) = emulator.call(json!({"operation": "list"}), WAIT).await;
     let answer = ok(answer);
-    assert_eq!(answer["result"]["name"], "sdk_client", "{answer}");
+    let list = answer["result"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    let cache = list.iter().find(|l| l["name"] == "cache").unwrap();
+    assert_eq!(cache["state"], "pending", "{answer}");
+}
+
+/// With no `LAMBDA_SERVICE_ADMIN_TOKEN`, the function's events are observe-only: anyone who can
+/// invoke it can look, nobody can change or create.
+#[tokio::test]
+async fn admin_events_are_observe_only_without_a_token() {
+    let mut emulator = Emulator::start().await;
+    let _function = Function::start(&emulator, &[]);
+    let (_, answer) = emulator.call(json!({"key": "user:1", "value": "ada"}), WAIT).await;
+    assert_eq!(ok(answer)["cached"], 1);
+
+    for event in [
+        json!({"operation": "get_stats"}),
+        json!({"operation": "has", "name": "cache"}),
+        json!({"operation": "list"}),
+    ] {
+        let (_, answer) = emulator.call(event.clone(), WAIT).await;
+        assert_eq!(ok(answer)["ok"], true, "{event}");
+    }
+    for event in [
+        json!({"operation": "clear"}),
+        json!({"operation": "delete", "name": "cache"}),
+        json!({"operation": "set", "name": "cache", "value": 1}),
+        json!({"operation": "reset"}),
+        json!({"operation": "get", "name": "sdk_client"}),
+        json!({"operation": "clear", "token": "a-guess"}),
+    ] {
+        let (_, answer) = emulator.call(event.clone(), WAIT).await;
+        let answer = ok(answer);
+        assert_eq!(answer["error"]["kind"], "forbidden", "{event} -> {answer}");
+    }
+    // The cache is intact: the next put finds the first entry.
+    let (_, answer) = emulator.call(json!({"key": "user:2", "value": "grace"}), WAIT).await;
+    assert_eq!(ok(answer)["cached"], 2);
+}
+
+/// With `LAMBDA_SERVICE_ADMIN_TOKEN` set, the same events carrying the token run; a wrong token
+/// (of the same length, or another) is refused.
+#[tokio::test]
+async fn admin_events_with_the_token_run_and_a_wrong_token_is_refused() {
+    const TOKEN: &str = "s3cret-from-secrets-manager";
+    let mut emulator = Emulator::start().await;
+    let function = Function::start(&emulator, &[("LAMBDA_SERVICE_ADMIN_TOKEN", TOKEN)]);
+    let (_, answer) = emulator.call(json!({"key": "user:1", "value": "ada"}), WAIT).await;
+    assert_eq!(ok(answer)["cached"], 1);
+
+    for wrong in ["x".repeat(TOKEN.len()), "short".to_owned()] {
+        let (_, answer) = emulator.call(json!({"operation": "clear", "token": wrong}), WAIT).await;
+        assert_eq!(ok(answer)["error"]["kind"], "forbidden");
+    }
+    let (_, answer) =
+        emulator.call(json!({"operation": "get", "name": "sdk_client", "token": TOKEN}), WAIT).await;
+    assert_eq!(ok(answer)["result"]["name"], "sdk_client");
+    let (_, answer) =
+        emulator.call(json!({"operation": "set", "name": "flag", "value": true, "token": TOKEN}), WAIT).await;
+    assert_eq!(ok(answer)["ok"], true);
+    let (_, answer) =
+        emulator.call(json!({"operation": "delete", "name": "flag", "token": TOKEN}), WAIT).await;
+    assert_eq!(ok(answer)["result"], true);
+    let (_, answer) = emulator.call(json!({"operation": "reset", "token": TOKEN}), WAIT).await;
+    assert_eq!(ok(answer)["ok"], true);
+    let (_, answer) = emulator.call(json!({"operation": "clear", "token": TOKEN}), WAIT).await;
+    assert_eq!(ok(answer)["result"], 3, "cache, config and sdk_client");
+    // The token is never logged.
+    assert!(!function.stdout().contains(TOKEN));
 }
 
 #[tokio::test]
