@@ -1049,13 +1049,14 @@ fn operations_parse_from_and_print_as_the_seed_names() {
         ("reset_all", SingletonOperation::ResetAll),
         ("exists", SingletonOperation::Exists),
         ("list", SingletonOperation::List),
+        ("health", SingletonOperation::Health),
     ];
     for (s, op) in table {
         assert_eq!(s.parse::<SingletonOperation>().unwrap(), op, "{s}");
         assert_eq!(op.to_string(), s);
         assert_eq!(Request::parse(s).unwrap().operation(), op);
     }
-    assert_eq!(SingletonOperation::ALL.len(), 10);
+    assert_eq!(SingletonOperation::ALL.len(), 11);
     assert_eq!("stats".parse::<SingletonOperation>().unwrap(), SingletonOperation::GetStats);
     assert_eq!(SingletonOperation::GetStats.to_string(), "get_stats", "\"stats\" is accepted, not printed");
 }

@@ -314,7 +314,7 @@ fn the_correlation_id_is_echoed_on_success_and_on_every_error_where_it_could_be_
             "ok": false,
             "error": {
                 "kind": "bad_request",
-                "message": "unknown operation `frobnicate`; valid: get, set, has, delete, clear, get_stats, reset, reset_all, exists, list",
+                "message": "unknown operation `frobnicate`; valid: get, set, has, delete, clear, get_stats, reset, reset_all, exists, list, health",
             },
             "correlation_id": "req-3",
         })

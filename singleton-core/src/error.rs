@@ -109,6 +109,14 @@ pub enum SingletonError {
         name: String,
     },
 
+    /// An operation that only runs from async code (`health`) was given to a sync entry point
+    /// (`execute`, `execute_json`): use `execute_json_async` (or the async method).
+    #[error("operation `{operation}` runs async checks: use `execute_json_async` (or the async method)")]
+    AwaitRequired {
+        /// The operation.
+        operation: &'static str,
+    },
+
     /// An operation name that is not one of [`SingletonOperation`](crate::SingletonOperation)'s.
     /// The message lists the valid ones.
     #[error("unknown operation `{}`; valid: {}", .operation.escape_debug(), crate::SingletonOperation::NAMES.join(", "))]
@@ -205,6 +213,7 @@ impl SingletonError {
             | Self::MissingArgument { .. }
             | Self::BadRequest { .. }
             | Self::Forbidden { .. }
+            | Self::AwaitRequired { .. }
             | Self::InvalidToken { .. } => None,
         }
     }
@@ -240,7 +249,7 @@ impl SingletonError {
             Self::Factory { .. } => "factory",
             Self::Cycle { .. } => "cycle",
             Self::DuplicateName { .. } => "duplicate_name",
-            Self::NeedsAwait { .. } => "needs_await",
+            Self::NeedsAwait { .. } | Self::AwaitRequired { .. } => "needs_await",
         }
     }
 }

@@ -36,9 +36,10 @@ pub use crate::registry::testing;
 pub use crate::error::{BoxError, Result, SingletonError};
 pub use crate::lifecycle::entry::Singleton;
 pub use crate::lifecycle::entry::SingletonValue;
+pub use crate::lifecycle::shutdown::{HookOutcome, HookReport, ShutdownReport};
 pub use crate::memory::instance::{AnyInstance, Instance};
 pub use crate::op::{OperationClass, SingletonOperation};
-pub use crate::registry::core::{manager, shutdown, SingletonCore};
+pub use crate::registry::core::{manager, shutdown, shutdown_async, SingletonCore};
 pub use crate::registry::name::{validate_name, MAX_NAME_LEN};
 pub use crate::registry::rate_limit::{Clock, InvalidRateLimit, ManualClock, MonotonicClock, RateLimit};
 pub use crate::registry::registration::{registered, Registered};
@@ -46,6 +47,9 @@ pub use crate::registry::typed::{InstanceFuture, TryInstanceFuture};
 pub use crate::surface::admin::{admin, Admin, AdminPolicy};
 pub use crate::surface::graph::graph;
 pub use crate::surface::graph::{Graph, GraphEdge, GraphNode};
+pub use crate::surface::health::{
+    health, CheckStatus, HealthCheck, HealthReport, HealthStatus, DEFAULT_HEALTH_TIMEOUT,
+};
 #[cfg(feature = "json")]
 pub use crate::surface::json::MAX_JSON_REQUEST_BYTES;
 pub use crate::surface::list::{Listed, Source};
@@ -69,8 +73,13 @@ pub mod __private {
 
     pub use crate::lifecycle::entry::BoxFuture;
     pub use crate::lifecycle::entry::{Descriptor, Factory, Singleton as SingletonType};
+    pub use crate::lifecycle::hooks::{
+        leak, Check, Hook, HookOf, ViaAsyncCheck, ViaAsyncHook, ViaNoCheck, ViaNoHook, ViaSyncCheck,
+        ViaSyncHook,
+    };
     pub use crate::registry::registration::Registration;
     pub use crate::{BoxError, SingletonValue};
+    pub use std::sync::OnceLock;
 
     /// The creation function of the `#[singleton]` type `T`, from the factory it was given. The
     /// factory is passed in rather than called by the generated code, so that a factory of the

@@ -50,6 +50,9 @@ pub enum SingletonOperation {
     /// `"list"`: every registered `#[singleton]` and every live run-time entry, created or not,
     /// with its state; creates nothing and counts no access.
     List,
+    /// `"health"`: the created singletons' health checks (async only: the sync `execute`
+    /// answers `needs_await`).
+    Health,
 }
 
 /// Who may run an operation, as an [`AdminPolicy`](crate::AdminPolicy) sorts them.
@@ -63,7 +66,8 @@ pub enum SingletonOperation {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OperationClass {
-    /// Looks and changes nothing: `get_stats`, `has`, `exists`, `list`.
+    /// Looks and changes nothing: `get_stats`, `has`, `exists`, `list`, `health` (which runs the
+    /// checks, and they may reach downstream services).
     Observe,
     /// May run a registered factory and counts an access: `get`.
     Create,
@@ -72,8 +76,8 @@ pub enum OperationClass {
 }
 
 impl SingletonOperation {
-    /// Every operation: the seed design's nine in its order, then `list`.
-    pub const ALL: [Self; 10] = [
+    /// Every operation: the seed design's nine in its order, then `list` and `health`.
+    pub const ALL: [Self; 11] = [
         Self::Get,
         Self::Set,
         Self::Has,
@@ -84,11 +88,23 @@ impl SingletonOperation {
         Self::ResetAll,
         Self::Exists,
         Self::List,
+        Self::Health,
     ];
 
     /// The names [`FromStr`] accepts for [`ALL`](Self::ALL), in the same order.
-    pub const NAMES: [&'static str; 10] =
-        ["get", "set", "has", "delete", "clear", "get_stats", "reset", "reset_all", "exists", "list"];
+    pub const NAMES: [&'static str; 11] = [
+        "get",
+        "set",
+        "has",
+        "delete",
+        "clear",
+        "get_stats",
+        "reset",
+        "reset_all",
+        "exists",
+        "list",
+        "health",
+    ];
 
     /// The seed design's name of the operation.
     pub const fn as_str(self) -> &'static str {
@@ -98,7 +114,7 @@ impl SingletonOperation {
     /// Who may run it: see [`OperationClass`].
     pub const fn class(self) -> OperationClass {
         match self {
-            Self::GetStats | Self::Has | Self::Exists | Self::List => OperationClass::Observe,
+            Self::GetStats | Self::Has | Self::Exists | Self::List | Self::Health => OperationClass::Observe,
             Self::Get => OperationClass::Create,
             Self::Set | Self::Delete | Self::Clear | Self::Reset | Self::ResetAll => OperationClass::Change,
         }

@@ -14,9 +14,11 @@ pub struct Args {
     pub eager: Option<Span>,
     pub asyncness: Option<Span>,
     pub krate: Option<Path>,
+    pub health: Option<(Span, Expr)>,
+    pub on_shutdown: Option<(Span, Expr)>,
 }
 
-const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `async`, `crate`";
+const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `async`, `health`, `on_shutdown`, `crate`";
 
 /// Parses the arguments, reading every option it can and reporting every mistake at once.
 ///
@@ -56,6 +58,14 @@ fn option(args: &mut Args, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
         "try_factory" => {
             let expr = meta.value()?.parse()?;
             put(&mut args.try_factory, (span, expr)).map_err(|()| repeated())
+        }
+        "health" => {
+            let expr = meta.value()?.parse()?;
+            put(&mut args.health, (span, expr)).map_err(|()| repeated())
+        }
+        "on_shutdown" => {
+            let expr = meta.value()?.parse()?;
+            put(&mut args.on_shutdown, (span, expr)).map_err(|()| repeated())
         }
         "name" => {
             let lit = name(meta)?;

@@ -63,6 +63,49 @@ fn call_factory(private: &TokenStream, ident: &Ident, method: &str, factory: &Ex
     quote_spanned!(first=> <#private::Of<#ident>>::#method #arg)
 }
 
+/// `.with_health(..)` and `.with_on_shutdown(..)` for the options given: each a function that
+/// turns the path into the core's check or hook once (choosing sync or async by the path's
+/// signature; see the runtime's `lifecycle::hooks`), with the dispatching call spanned at the
+/// path, so a wrong signature is reported there.
+fn hooks(private: &TokenStream, ident: &Ident, args: &attr::Args) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (option, method, kind, call, traits) in [
+        (
+            &args.health,
+            quote!(with_health),
+            quote!(Check),
+            format_ident!("health_check"),
+            quote!(ViaSyncCheck as _, ViaAsyncCheck as _, ViaNoCheck as _),
+        ),
+        (
+            &args.on_shutdown,
+            quote!(with_on_shutdown),
+            quote!(Hook),
+            format_ident!("shutdown_hook"),
+            quote!(ViaSyncHook as _, ViaAsyncHook as _, ViaNoHook as _),
+        ),
+    ] {
+        let Some((_, path)) = option else { continue };
+        let span = syn::spanned::Spanned::span(path);
+        let call = quote_spanned!(span=> (&&__hook).#call());
+        out.extend(quote! {
+            .#method({
+                fn __hook() -> #private::#kind {
+                    static __ONCE: #private::OnceLock<#private::#kind> = #private::OnceLock::new();
+                    *__ONCE.get_or_init(|| {
+                        #[allow(unused_imports)]
+                        use #private::{#traits};
+                        let __hook = #private::leak(#private::HookOf::<#ident, _>::new(#path));
+                        #call
+                    })
+                }
+                __hook
+            })
+        });
+    }
+    out
+}
+
 fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenStream {
     let valid::Target { ident, vis } = *target;
     let krate = krate(args.krate.as_ref());
@@ -79,6 +122,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
             <#private::Of<#ident>>::factory(<#ident as #private::DefaultFactory>::make)
         },
     };
+    let hooks = hooks(&private, ident, args);
     // Fails here, once, at the type's name, when the type is not `Send + Sync + 'static`.
     let assert_type = quote_spanned! {ident.span()=>
         impl #private::SingletonType for #ident {
@@ -214,7 +258,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
                 ::core::line!(),
                 #eager,
                 #factory,
-            );
+            )#hooks;
 
             #private::inventory::submit!(#private::Registration::new(&__SINGLETON));
 

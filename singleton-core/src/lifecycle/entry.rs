@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use crate::memory::node::{Meta, Slot};
 use once_cell::sync::OnceCell;
 
+use crate::lifecycle::hooks::{Check, Hook};
 use crate::{BoxError, Result, SingletonError};
 
 /// A value of any `Send + Sync + 'static` type, with the type facts the registry keeps about it:
@@ -242,6 +243,10 @@ pub struct Descriptor {
     pub(crate) line: u32,
     pub(crate) eager: bool,
     pub(crate) factory: Factory,
+    /// `health = path`, if given: what the attribute wrote around it.
+    pub(crate) health: Option<fn() -> Check>,
+    /// `on_shutdown = path`, if given.
+    pub(crate) on_shutdown: Option<fn() -> Hook>,
     /// This type's entry in the global core, once looked up (see `Descriptor::entry`).
     pub(crate) entry: OnceCell<Arc<Entry>>,
 }
@@ -310,8 +315,26 @@ impl Descriptor {
             line,
             eager,
             factory,
+            health: None,
+            on_shutdown: None,
             entry: OnceCell::new(),
         }
+    }
+
+    /// With the health check `health = path`.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_health(mut self, check: fn() -> Check) -> Self {
+        self.health = Some(check);
+        self
+    }
+
+    /// With the shutdown hook `on_shutdown = path`.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_on_shutdown(mut self, hook: fn() -> Hook) -> Self {
+        self.on_shutdown = Some(hook);
+        self
     }
 
     /// The sync factory, unless the type is async.

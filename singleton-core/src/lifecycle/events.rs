@@ -122,7 +122,7 @@ pub(crate) fn refused(operation: crate::SingletonOperation) {
         describe_once();
         // A key made of static parts, one per operation: a refusal allocates nothing, recorder or
         // not (the `counter!` macro would build its label list on the heap each time).
-        static LABELS: [[metrics::Label; 1]; 10] = {
+        static LABELS: [[metrics::Label; 1]; 11] = {
             use crate::SingletonOperation as Op;
             const fn label(op: Op) -> [metrics::Label; 1] {
                 [metrics::Label::from_static_parts("operation", Op::NAMES[op as usize])]
@@ -138,6 +138,7 @@ pub(crate) fn refused(operation: crate::SingletonOperation) {
                 label(Op::ResetAll),
                 label(Op::Exists),
                 label(Op::List),
+                label(Op::Health),
             ]
         };
         static METADATA: metrics::Metadata<'static> =

@@ -1,6 +1,8 @@
-//! Waiting for several futures at once with no runtime to spawn them on.
+//! Waiting for several futures at once with no runtime to spawn them on, and catching a
+//! future's panic.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -30,4 +32,23 @@ pub(crate) async fn join_all<O>(futures: Vec<Pin<Box<dyn Future<Output = O> + Se
         }
     })
     .await
+}
+
+/// A future whose polls are run under `catch_unwind`: a panic becomes its output.
+pub(crate) struct CatchUnwind<F>(pub(crate) F);
+
+impl<F: std::future::Future + Unpin> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match panic::catch_unwind(AssertUnwindSafe(|| std::pin::Pin::new(inner).poll(cx))) {
+            Ok(std::task::Poll::Ready(out)) => std::task::Poll::Ready(Ok(out)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => std::task::Poll::Ready(Err(payload)),
+        }
+    }
 }

@@ -8,6 +8,8 @@
 //!   dependency graph.
 //! - `scope`: what a test scope holds.
 //! - `teardown`: the order in which instances are let go.
+//! - `shutdown`: the `on_shutdown` hooks, dependents first, within a deadline.
+//! - `hooks`: what `health = path` and `on_shutdown = path` become.
 //! - `events`: what is reported to the `metrics` facade as it happens, and the labels.
 //! - `join`: waiting for several futures with no runtime.
 
@@ -15,6 +17,8 @@ pub(crate) mod context;
 pub(crate) mod creation;
 pub(crate) mod entry;
 pub(crate) mod events;
+pub(crate) mod hooks;
 pub(crate) mod join;
 pub(crate) mod scope;
+pub(crate) mod shutdown;
 pub(crate) mod teardown;

@@ -61,7 +61,9 @@ impl Secret {
 ///
 /// Operations fall in three classes ([`SingletonOperation::class`]): **observe** (`get_stats`,
 /// `has`, `exists`, `list`), **create** (`get`, which may run a factory and counts an access) and
-/// **change** (`set`, `delete`, `clear`, `reset_all`, `reset`). The rules, in order:
+/// **change** (`set`, `delete`, `clear`, `reset_all`, `reset`); `health` is observe too (it runs
+/// the checks, but its errors, which can name hosts, are shown only to a request that could run
+/// something beyond observe). The rules, in order:
 ///
 /// 1. An operation [denied](Self::deny) is refused to everyone, token or not.
 /// 2. An observe operation that the policy allows runs for anyone; a token is not checked.
@@ -272,6 +274,18 @@ impl AdminPolicy {
     }
 }
 
+impl AdminPolicy {
+    /// `true` when a request carrying `token` may see details that can name hosts (a health
+    /// check's error text): when the policy would run some operation beyond observe for it (its
+    /// token, or `all()`).
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
+    pub(crate) fn shows_details(&self, token: Option<&str>) -> bool {
+        SingletonOperation::ALL
+            .iter()
+            .any(|op| op.class() != OperationClass::Observe && self.check(*op, token).is_ok())
+    }
+}
+
 impl Default for AdminPolicy {
     /// [`AdminPolicy::observe_only`].
     fn default() -> Self {
@@ -412,8 +426,11 @@ impl Admin<'_> {
         use crate::surface::json;
         let parsed = json::parse(input);
         let outcome = match parsed.request {
-            Ok(request) => match self.admit(&request) {
-                Ok(()) => json::run_caught_async(self.core, request).await,
+            Ok(mut request) => match self.admit(&request) {
+                Ok(()) => {
+                    request.redact = !self.policy.shows_details(request.token.as_deref());
+                    json::run_caught_async(self.core, request).await
+                }
                 Err(err) => Err(err),
             },
             Err(err) => Err(err),

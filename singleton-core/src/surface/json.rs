@@ -44,6 +44,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::lifecycle::join::CatchUnwind;
 use crate::surface::stats::unix_seconds;
 use crate::{
     AnyInstance, Request, Response, Result, SingletonCore, SingletonError, SingletonOperation, SingletonValue,
@@ -175,25 +176,6 @@ pub(crate) async fn run_caught_async(core: &SingletonCore, request: Request) -> 
     CatchUnwind(std::pin::pin!(async { core.execute_async(request).await.map(result) }))
         .await
         .unwrap_or_else(|payload| Err(panicked(operation, name, payload.as_ref())))
-}
-
-/// A future whose polls are run under `catch_unwind`: a panic becomes its output.
-struct CatchUnwind<F>(F);
-
-impl<F: std::future::Future + Unpin> std::future::Future for CatchUnwind<F> {
-    type Output = std::thread::Result<F::Output>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let inner = &mut self.0;
-        match panic::catch_unwind(AssertUnwindSafe(|| std::pin::Pin::new(inner).poll(cx))) {
-            Ok(std::task::Poll::Ready(out)) => std::task::Poll::Ready(Ok(out)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(payload) => std::task::Poll::Ready(Err(payload)),
-        }
-    }
 }
 
 /// What could be read of a request: its operation and correlation id even when the rest could not.
@@ -330,6 +312,7 @@ fn result(response: Response) -> Value {
         Response::Count(n) => Value::from(n),
         Response::Stats(stats) => serde_json::to_value(&*stats).unwrap_or(Value::Null),
         Response::List(list) => serde_json::to_value(&list).unwrap_or(Value::Null),
+        Response::Health(report) => serde_json::to_value(&*report).unwrap_or(Value::Null),
     }
 }
 
@@ -431,7 +414,7 @@ impl Raw {
             SingletonOperation::Set => self.value.map(SingletonValue::new),
             _ => None,
         };
-        Ok(Request { operation, name, value, correlation_id, token })
+        Ok(Request { operation, name, value, correlation_id, token, redact: false })
     }
 }
 

@@ -6,12 +6,14 @@
 //! - `list`: the `list` operation (`Listed`).
 //! - `json`: the same over JSON (feature `json`).
 //! - `stats`, `graph`: snapshots of a core, as data and JSON.
+//! - `health`: the singletons' own health checks.
 //! - `metrics`: the snapshot metrics' export (feature `metrics`).
 //! - `startup`: `registered()` at startup, eager creation, the report.
 //! - `ser`: the serde impls of the snapshots.
 
 pub(crate) mod admin;
 pub(crate) mod graph;
+pub(crate) mod health;
 #[cfg(feature = "json")]
 pub(crate) mod json;
 pub(crate) mod list;

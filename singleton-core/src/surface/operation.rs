@@ -2,7 +2,7 @@
 
 use crate::registry::core::Denied;
 use crate::Result;
-use crate::{AnyInstance, Listed, SingletonError, SingletonOperation, SingletonValue, Stats};
+use crate::{AnyInstance, HealthReport, Listed, SingletonError, SingletonOperation, SingletonValue, Stats};
 
 /// One operation as data, for [`SingletonCore::execute`](crate::SingletonCore::execute).
 ///
@@ -28,6 +28,9 @@ pub struct Request {
     pub(crate) correlation_id: Option<String>,
     /// The admin token, for an [`Admin`](crate::Admin) whose policy asks for one. Never shown.
     pub(crate) token: Option<String>,
+    /// Set by an [`Admin`](crate::Admin) for a request that may not see the health checks'
+    /// error messages.
+    pub(crate) redact: bool,
 }
 
 impl std::fmt::Debug for Request {
@@ -55,7 +58,7 @@ impl Request {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn new(operation: SingletonOperation) -> Self {
-        Self { operation, name: None, value: None, correlation_id: None, token: None }
+        Self { operation, name: None, value: None, correlation_id: None, token: None, redact: false }
     }
 
     /// A request for the operation named `operation` (`"get"`, `"get_stats"`, ...).
@@ -192,6 +195,8 @@ pub enum Response {
     Stats(Box<Stats>),
     /// `list`: every registered `#[singleton]` and every live run-time entry, sorted by name.
     List(Vec<Listed>),
+    /// `health` (from the async entry points only).
+    Health(Box<HealthReport>),
 }
 
 impl crate::SingletonCore {
@@ -200,6 +205,10 @@ impl crate::SingletonCore {
     #[cfg_attr(not(feature = "json"), allow(dead_code))]
     pub(crate) async fn execute_async(&self, request: Request) -> Result<Response> {
         use tracing::Instrument as _;
+        if request.operation == SingletonOperation::Health {
+            let report = self.health().await;
+            return Ok(Response::Health(Box::new(if request.redact { report.redacted() } else { report })));
+        }
         if request.operation != SingletonOperation::Get {
             return self.execute(request);
         }
@@ -277,6 +286,9 @@ impl crate::SingletonCore {
             }
             SingletonOperation::GetStats => Response::Stats(Box::new(self.stats()?)),
             SingletonOperation::List => Response::List(self.list()?),
+            SingletonOperation::Health => {
+                return Err(SingletonError::AwaitRequired { operation: op.as_str() })
+            }
             SingletonOperation::Reset => Response::Bool(self.try_reset().map_err(deny)?),
         })
     }

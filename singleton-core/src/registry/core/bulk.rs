@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
-use super::{Denied, SingletonCore};
+use std::time::{Duration, Instant};
+
+use super::{Denied, Shutting, SingletonCore};
 use crate::lifecycle::creation;
+use crate::lifecycle::shutdown::{self, Planned, ShutdownReport};
 use crate::lifecycle::teardown::{self};
+use crate::memory::instance::AnyInstance;
 use crate::SingletonOperation;
 
 impl SingletonCore {
@@ -70,10 +74,14 @@ impl SingletonCore {
         count
     }
 
-    /// SHUTDOWN: lets go of every instance as [`clear`](Self::clear) does — dependents first,
-    /// a panicking `Drop` caught and logged — but without the rate limit, for a server's graceful
-    /// stop or a Lambda extension's shutdown event. Returns how many it let go; `0` when called
-    /// again.
+    /// SHUTDOWN: runs the sync `on_shutdown` hooks of the live instances (dependents first;
+    /// an async hook is skipped, with a warn event naming it: use
+    /// [`shutdown_async`](Self::shutdown_async)), then lets go of every instance as
+    /// [`clear`](Self::clear) does — dependents first, a panicking `Drop` caught and logged —
+    /// but without the rate limit, for a server's graceful stop or a Lambda extension's shutdown
+    /// event. Returns how many it let go; `0` when called again. Not final: a later
+    /// `instance()` creates again. A call made while a shutdown of this core is running (from a
+    /// hook, or another thread) does nothing and returns `0`.
     ///
     /// ```
     /// use singleton_kit::{RateLimit, SingletonCore};
@@ -87,8 +95,67 @@ impl SingletonCore {
     /// # Ok::<(), singleton_kit::SingletonError>(())
     /// ```
     pub fn shutdown(&self) -> usize {
+        let Some(_running) = Shutting::begin(self) else { return 0 };
         tracing::debug!("singleton core shutdown");
+        shutdown::run_sync_hooks(self.shutdown_plan());
         self.release_all()
+    }
+
+    /// GRACEFUL SHUTDOWN: runs the `on_shutdown` hooks of the live instances, sync and async,
+    /// dependents first (a hook starts once the hooks of everything that depends on it have
+    /// ended; independent ones run concurrently, polled in the calling task), all within
+    /// `deadline`: an async hook still running then is abandoned and reported `timed_out`, one
+    /// not started `not_started`; a panicking hook is caught and reported `panicked`. Then it lets
+    /// go of every instance as [`shutdown`](Self::shutdown) does, without running hooks again.
+    /// Hooks never run in [`clear`](Self::clear), `reset_all`, `delete` or `set`.
+    ///
+    /// It returns within `deadline` plus the sync hooks and the drops. A second call with
+    /// nothing created since runs no hook and releases 0; a call made while one is running (from
+    /// a hook, or another task) returns an empty report at once. The deadline is kept by a
+    /// runtime-agnostic timer (see the `shutdown` module), so any executor can drive it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use singleton_kit::{HookOutcome, SingletonCore};
+    ///
+    /// let core = SingletonCore::new();
+    /// core.set("cache", vec![1_u8])?;
+    /// let report = futures::executor::block_on(core.shutdown_async(Duration::from_millis(400)));
+    /// assert_eq!(report.released, 1);
+    /// assert_eq!(report.hooks[0].outcome, HookOutcome::NoHook); // a run-time entry has none
+    /// assert_eq!(futures::executor::block_on(core.shutdown_async(Duration::from_millis(400))).released, 0);
+    /// # Ok::<(), singleton_kit::SingletonError>(())
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the hooks running then (their futures are dropped) and lets
+    /// go of nothing: the instances stay, and a later shutdown runs every hook again.
+    pub async fn shutdown_async(&self, deadline: Duration) -> ShutdownReport {
+        let Some(_running) = Shutting::begin(self) else { return ShutdownReport::default() };
+        tracing::debug!(?deadline, "singleton core graceful shutdown");
+        let started = Instant::now();
+        let mut hooks = shutdown::run(self.shutdown_plan(), deadline).await;
+        hooks.sort_by(|a, b| a.name.cmp(&b.name));
+        let released = self.release_all();
+        ShutdownReport { released, duration: started.elapsed(), hooks }
+    }
+
+    /// The live instances, each with its dependencies, creation order and hook.
+    fn shutdown_plan(&self) -> Vec<Planned> {
+        let mut plan = Vec::new();
+        self.for_each_entry(|name, entry| {
+            let Some(live) = entry.slot.get(false) else { return };
+            let seq = live.meta().seq;
+            let hook = entry.registration.and_then(|r| r.on_shutdown).map(|hook| hook());
+            plan.push(Planned {
+                name: name.into(),
+                dependencies: entry.deps().clone(),
+                seq,
+                hook: hook.map(|hook| (hook, AnyInstance::new(live, name))),
+            });
+        });
+        plan
     }
 
     /// RESET: clears the rate limiter's window and `rate_limited_count`; instances stay. `false`

@@ -65,6 +65,25 @@ pub struct SingletonCore {
     by_type: HashMap<TypeId, Arc<Entry>>,
     /// The run-time names that have a metrics label of their own.
     metric_labels: crate::lifecycle::events::CoreLabels,
+    /// Set while a shutdown of this core runs: a second one (re-entrant, or racing) does nothing.
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+/// A shutdown of a core in progress; ends when dropped.
+pub(crate) struct Shutting<'a>(&'a SingletonCore);
+
+impl<'a> Shutting<'a> {
+    pub(crate) fn begin(core: &'a SingletonCore) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        core.shutting_down.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        Some(Shutting(core))
+    }
+}
+
+impl Drop for Shutting<'_> {
+    fn drop(&mut self) {
+        self.0.shutting_down.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 static MANAGER: Lazy<SingletonCore> = Lazy::new(SingletonCore::global);
@@ -102,6 +121,19 @@ pub fn manager() -> &'static SingletonCore {
 /// ```
 pub fn shutdown() -> usize {
     manager().shutdown()
+}
+
+/// The graceful shutdown of the global core: [`SingletonCore::shutdown_async`] on [`manager()`].
+/// For Lambda's shutdown phase (SIGTERM) or a server's graceful stop.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let report = futures::executor::block_on(singleton_kit::shutdown_async(Duration::from_millis(400)));
+/// println!("released {} in {:?}", report.released, report.duration);
+/// ```
+pub async fn shutdown_async(deadline: std::time::Duration) -> crate::ShutdownReport {
+    manager().shutdown_async(deadline).await
 }
 
 impl Default for SingletonCore {
@@ -171,6 +203,7 @@ impl SingletonCore {
             names: Names::new(entries.iter().cloned()),
             by_type: entries.into_iter().filter_map(|e| Some(((e.registration?.type_id)(), e))).collect(),
             metric_labels: crate::lifecycle::events::CoreLabels::default(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
