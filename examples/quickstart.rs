@@ -40,8 +40,15 @@ pub struct Config {
     region: String,
 }
 
-/// A validator whose rules load at startup (`eager`), with a factory that can fail.
-#[singleton(try_factory = SecurityValidator::load, name = "validator", eager)]
+/// A validator whose rules load at startup (`eager`), with a factory that can fail, a health
+/// check and a close hook.
+#[singleton(
+    try_factory = SecurityValidator::load,
+    name = "validator",
+    eager,
+    health = SecurityValidator::check,
+    on_shutdown = SecurityValidator::close
+)]
 pub struct SecurityValidator {
     blocked: Vec<String>,
 }
@@ -56,6 +63,19 @@ impl SecurityValidator {
 
     fn allows(&self, input: &str) -> bool {
         !self.blocked.iter().any(|b| input.contains(b.as_str()))
+    }
+
+    /// Healthy while it has rules to apply.
+    fn check(&self) -> Result<(), String> {
+        if self.blocked.is_empty() {
+            return Err("no rules loaded".into());
+        }
+        Ok(())
+    }
+
+    /// What a real validator would flush or close before the process goes.
+    async fn close(&self) {
+        println!("validator closed ({} rules)", self.blocked.len());
     }
 }
 
@@ -115,5 +135,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dot.display(),
         dot.display()
     );
+
+    // 9. Health, then a graceful shutdown: hooks dependents first, within a deadline.
+    let health = futures::executor::block_on(singleton_kit::health());
+    println!("\nhealth: {}", serde_json::to_string(&health)?);
+    let report =
+        futures::executor::block_on(singleton_kit::shutdown_async(std::time::Duration::from_millis(400)));
+    println!("shutdown: {}", serde_json::to_string(&report)?);
     Ok(())
 }

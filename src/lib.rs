@@ -134,6 +134,40 @@ pub use singleton_core::*;
 /// # let _ = make;
 /// ```
 ///
+/// **`health = path`** and **`on_shutdown = path`**: the singleton's own health check and close
+/// hook. `health` names a `fn(&Self) -> Result<(), E>` or an `async fn(&self) -> Result<(), E>`
+/// (whose future is `Send`), with `E: Into<Box<dyn Error + Send + Sync>>`; [`health()`] runs
+/// it for a created instance. `on_shutdown` names a `fn(&Self)` or an `async fn(&self)`;
+/// [`shutdown_async()`] runs it, dependents first, within a deadline (the sync [`shutdown()`]
+/// runs the sync ones). Sync and async are told apart by the function's signature; a wrong one
+/// is a compile error at the path. Either works on sync and async singletons. Hooks never run in
+/// `clear`, `delete` or `set`, nor for a test scope's instances.
+///
+/// ```
+/// use std::time::Duration;
+/// use singleton_kit::{singleton, CheckStatus, HookOutcome};
+///
+/// #[singleton(name = "doc_pool", factory = || Pool, health = Pool::ping, on_shutdown = Pool::close)]
+/// pub struct Pool;
+///
+/// impl Pool {
+///     async fn ping(&self) -> Result<(), std::io::Error> {
+///         Ok(()) // e.g. `SELECT 1`
+///     }
+///     async fn close(&self) {
+///         // e.g. `pool.close().await`: what a `Drop` cannot await
+///     }
+/// }
+///
+/// let _ = Pool::instance();
+/// futures::executor::block_on(async {
+///     let health = singleton_kit::health().await;
+///     assert!(health.checks.iter().any(|c| c.name == "doc_pool" && c.status == CheckStatus::Up));
+///     let report = singleton_kit::shutdown_async(Duration::from_millis(400)).await;
+///     assert!(report.hooks.iter().any(|h| h.name == "doc_pool" && h.outcome == HookOutcome::Closed));
+/// });
+/// ```
+///
 /// **`crate = path`**: where singleton-kit is, when the dependency is renamed or re-exported
 /// (default `::singleton_kit`): with `kit = { package = "singleton-kit", ... }` in
 /// `Cargo.toml`, write `#[kit::singleton(crate = kit)]`.

@@ -74,36 +74,55 @@ fn hooks(private: &TokenStream, ident: &Ident, args: &attr::Args) -> TokenStream
             &args.health,
             quote!(with_health),
             quote!(Check),
-            format_ident!("health_check"),
+            "health_check",
             quote!(ViaSyncCheck as _, ViaAsyncCheck as _, ViaNoCheck as _),
         ),
         (
             &args.on_shutdown,
             quote!(with_on_shutdown),
             quote!(Hook),
-            format_ident!("shutdown_hook"),
+            "shutdown_hook",
             quote!(ViaSyncHook as _, ViaAsyncHook as _, ViaNoHook as _),
         ),
     ] {
         let Some((_, path)) = option else { continue };
         let span = syn::spanned::Spanned::span(path);
-        let call = quote_spanned!(span=> (&&__hook).#call());
+        let call = Ident::new(call, span);
+        // Every token of the dispatching call at the path, so that rustc points its error there.
+        let call =
+            respan(quote!((&&#private::leak(<#private::HookOf<#ident, _>>::new(#path))).#call()), span);
         out.extend(quote! {
             .#method({
-                fn __hook() -> #private::#kind {
+                fn __singleton_hook() -> #private::#kind {
                     static __ONCE: #private::OnceLock<#private::#kind> = #private::OnceLock::new();
                     *__ONCE.get_or_init(|| {
                         #[allow(unused_imports)]
                         use #private::{#traits};
-                        let __hook = #private::leak(#private::HookOf::<#ident, _>::new(#path));
                         #call
                     })
                 }
-                __hook
+                __singleton_hook
             })
         });
     }
     out
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenStream {

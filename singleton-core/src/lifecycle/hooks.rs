@@ -205,7 +205,7 @@ pub trait ViaAsyncCheck {
     fn health_check(self) -> Check;
 }
 
-impl<'x, T, F> ViaAsyncCheck for &'x &'static HookOf<T, F>
+impl<T, F> ViaAsyncCheck for &&'static HookOf<T, F>
 where
     T: Send + Sync + 'static,
     F: for<'a> AsyncFnRef<'a, T>,
@@ -266,7 +266,7 @@ pub trait ViaAsyncHook {
     fn shutdown_hook(self) -> Hook;
 }
 
-impl<'x, T, F> ViaAsyncHook for &'x &'static HookOf<T, F>
+impl<T, F> ViaAsyncHook for &&'static HookOf<T, F>
 where
     T: Send + Sync + 'static,
     F: for<'a> AsyncFnRef<'a, T, Out = ()>,
