@@ -31,6 +31,23 @@ impl CacheManager {
     }
 }
 
+/// A singleton with a sync health check and an async close hook.
+#[singleton(factory = || Pooled, health = Pooled::check, on_shutdown = Pooled::close)]
+#[derive(Debug)]
+pub struct Pooled;
+
+impl Pooled {
+    #[allow(clippy::unnecessary_wraps)]
+    fn check(&self) -> Result<(), fmt::Error> {
+        let _ = self;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        std::future::ready(self).await;
+    }
+}
+
 /// A public singleton made by `Default`, under a name of its own.
 #[singleton(name = "app_config")]
 #[derive(Debug, Default)]
