@@ -18,6 +18,24 @@ pub struct Args {
     pub on_shutdown: Option<(Span, Expr)>,
 }
 
+impl Args {
+    /// Where singleton-kit is: `crate = path`, or the facade.
+    pub fn krate(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => path.to_token_stream(),
+            None => quote::quote!(::singleton_kit),
+        }
+    }
+
+    /// The registry name: `name = "..."`, or the type's name in snake_case.
+    pub fn name_or_default(&self, ident: &syn::Ident) -> LitStr {
+        match &self.name {
+            Some(lit) => lit.clone(),
+            None => LitStr::new(&crate::case::snake_case(&ident.to_string()), ident.span()),
+        }
+    }
+}
+
 const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `async`, `health`, `on_shutdown`, `crate`";
 
 /// Parses the arguments, reading every option it can and reporting every mistake at once.

@@ -2,9 +2,9 @@
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::{Expr, Ident, Item, LitStr, Path};
+use syn::{Expr, Ident, Item};
 
-use crate::{attr, case, fallback, valid};
+use crate::{attr, fallback, valid};
 
 pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
     // On any error, still emit the user's item, so one mistake gives one error rather than
@@ -24,7 +24,7 @@ pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     // And stand-ins for `instance()` and the rest, so its uses add no errors of their own.
-    let stand_in = fallback::stand_in(&args, &item, &krate(args.krate.as_ref()));
+    let stand_in = fallback::stand_in(&args, &item, &args.krate());
     let tokens = with_error(input, err);
     quote!(#tokens #stand_in)
 }
@@ -32,22 +32,6 @@ pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
 fn with_error(item: TokenStream, err: syn::Error) -> TokenStream {
     let err = err.into_compile_error();
     quote!(#item #err)
-}
-
-/// Where singleton-kit is: `crate = path`, or the facade.
-pub fn krate(path: Option<&Path>) -> TokenStream {
-    match path {
-        Some(path) => path.to_token_stream(),
-        None => quote!(::singleton_kit),
-    }
-}
-
-/// The registry name: `name = "..."`, or the type's name in snake_case.
-pub fn name(args: &attr::Args, ident: &Ident) -> LitStr {
-    match &args.name {
-        Some(lit) => lit.clone(),
-        None => LitStr::new(&case::snake_case(&ident.to_string()), ident.span()),
-    }
 }
 
 /// `<Of<T>>::factory(f)` (or `try_factory`), spanned over all of `f`, so a type error in the factory underlines the
@@ -127,8 +111,8 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 
 fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenStream {
     let valid::Target { ident, vis } = *target;
-    let krate = krate(args.krate.as_ref());
-    let name = name(args, ident);
+    let krate = args.krate();
+    let name = args.name_or_default(ident);
     let eager = args.eager.is_some();
     let private = quote!(#krate::__private);
 

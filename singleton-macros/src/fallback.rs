@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Item;
 
-use crate::{attr, expand};
+use crate::attr;
 
 /// The generated associated items with the same signatures and unreachable bodies, so the uses
 /// of `T::instance()` elsewhere type-check and the attribute's own error is the only one.
@@ -16,7 +16,7 @@ pub fn stand_in(args: &attr::Args, item: &Item, krate: &TokenStream) -> TokenStr
         _ => return TokenStream::new(),
     };
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let name = expand::name(args, ident);
+    let name = args.name_or_default(ident);
     let accessors = if args.asyncness.is_some() {
         quote! {
             #vis fn instance() -> #krate::InstanceFuture<Self> {
