@@ -11,11 +11,8 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// Makes a struct or enum a singleton: a lazily created, exactly-once instance registered in
-/// singleton-kit's global core.
-///
-/// See the documentation of `singleton_kit::singleton` for the options and the code they stand
-/// for.
+/// (Implemented in the `singleton-macros` crate; singleton-kit re-exports it with the
+/// documentation above.)
 #[proc_macro_attribute]
 pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::singleton(args.into(), input.into()).into()
