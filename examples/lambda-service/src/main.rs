@@ -43,7 +43,7 @@ mod init_error;
 
 /// The function's configuration, read once from the environment the sandbox sets: a sync
 /// eager singleton.
-#[singleton(eager, factory = Config::from_env)]
+#[singleton(eager, factory = Config::from_env, on_shutdown = Config::close)]
 #[derive(Debug)]
 pub struct Config {
     /// `AWS_LAMBDA_FUNCTION_NAME`.
@@ -68,6 +68,11 @@ impl Config {
                 .unwrap_or_else(|_| "us-east-1".to_owned()),
         }
     }
+
+    /// Its shutdown hook: closed after the client that uses it.
+    fn close(&self) {
+        tracing::info!(function = %self.function_name, "config closed");
+    }
 }
 
 /// A stand-in for an AWS SDK client (say `aws_sdk_dynamodb::Client`), the object a Lambda
@@ -79,7 +84,13 @@ impl Config {
 /// graph shows the dependency), looks at which credentials the environment offers, and waits a
 /// few milliseconds as the credential provider chain would. `LAMBDA_SERVICE_FAIL_INIT=1` makes
 /// it fail, as a missing permission or an unreachable endpoint would.
-#[singleton(eager, async, try_factory = SdkClient::connect)]
+#[singleton(
+    eager,
+    async,
+    try_factory = SdkClient::connect,
+    health = SdkClient::ping,
+    on_shutdown = SdkClient::close
+)]
 #[derive(Debug)]
 pub struct SdkClient {
     /// The region requests are signed for.
@@ -105,6 +116,21 @@ impl SdkClient {
             "none (local run)"
         };
         Ok(Self { endpoint: format!("https://dynamodb.{region}.amazonaws.com"), region, credentials })
+    }
+
+    /// Its health check: a real client would make a cheap call (`DescribeEndpoints`).
+    async fn ping(&self) -> Result<(), ConnectError> {
+        if self.endpoint.is_empty() {
+            return Err(ConnectError("no endpoint".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Its shutdown hook: a real client flushes its buffered exporter and closes its
+    /// connections, which a `Drop` cannot await. It uses the config, still open then.
+    async fn close(&self) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tracing::info!(region = %Config::instance().region, "sdk_client closed: exporter flushed, connections closed");
     }
 }
 
@@ -217,6 +243,23 @@ fn invalid_event(event: &Value) -> HandlerError {
     ))
 }
 
+/// On SIGTERM: the singletons' `on_shutdown` hooks (the client before the config it uses)
+/// within 400 ms, a log line per singleton, and the last metrics; the helper then exits 0.
+async fn graceful_shutdown() {
+    let report = singleton_kit::shutdown_async(Duration::from_millis(400)).await;
+    for hook in &report.hooks {
+        tracing::info!(
+            singleton = %hook.name,
+            outcome = hook.outcome.as_str(),
+            ms = hook.duration.as_secs_f64() * 1e3,
+            "shutdown"
+        );
+    }
+    tracing::info!(released = report.released, ms = report.duration.as_secs_f64() * 1e3, "shutdown complete");
+    #[cfg(feature = "metrics")]
+    emf::flush("shutdown", false);
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     lambda_runtime::tracing::init_default_subscriber();
@@ -235,6 +278,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+
+    // Lambda's shutdown phase: SIGTERM, with 500 ms to go once an (internal) extension is
+    // registered, which the helper does. The hooks get 400 of them.
+    lambda_runtime::spawn_graceful_shutdown_handler(graceful_shutdown).await;
 
     if let Err(err) = lambda_runtime::run(service_fn(handle)).await {
         tracing::error!("the runtime stopped: {err}");

@@ -256,3 +256,45 @@ async fn an_init_failure_outside_a_sandbox_still_exits_non_zero() {
     assert!(stdout.contains("could not post the init error to /2018-06-01/runtime/init/error: AWS_LAMBDA_RUNTIME_API is not set"), "{stdout}");
     assert!(!function.stderr().contains("panicked"), "{}", function.stderr());
 }
+
+/// Lambda's shutdown phase: the graceful-shutdown helper registered its internal extension
+/// during init; on SIGTERM the singletons' hooks run (the client, then the config it uses), one
+/// line is logged per singleton, and the process exits 0 well within Lambda's 500 ms.
+#[tokio::test]
+async fn sigterm_runs_the_shutdown_hooks_dependents_first_and_exits_0() {
+    let mut emulator = Emulator::start().await;
+    let mut function = Function::start(&emulator, &[]);
+    let (_, answer) = emulator.call(json!({"key": "user:1", "value": "ada"}), WAIT).await;
+    assert_eq!(ok(answer)["cached"], 1);
+    let registered = emulator.records().iter().find_map(|r| match r {
+        Record::ExtensionRegister { name } => Some(name.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        registered,
+        Some(Some("_lambda-rust-runtime-no-op-graceful-shutdown-helper".to_owned())),
+        "the helper registered its extension during init"
+    );
+    // The health check of the client, as a probe would ask for it.
+    let (_, answer) = emulator.call(json!({"operation": "health"}), WAIT).await;
+    let answer = ok(answer);
+    assert_eq!(answer["result"]["status"], "up", "{answer}");
+
+    let sent = std::time::Instant::now();
+    function.terminate();
+    let status = function.wait_exit(WAIT).await;
+    let took = sent.elapsed();
+    assert!(status.success(), "exit {status:?}; stderr:\n{}", function.stderr());
+    assert!(took < std::time::Duration::from_secs(1), "exited {took:?} after SIGTERM");
+    let stdout = function.stdout();
+    let client = stdout.find("sdk_client closed").unwrap_or_else(|| panic!("{stdout}"));
+    let config = stdout.find("config closed").unwrap_or_else(|| panic!("{stdout}"));
+    assert!(client < config, "the client closes before the config it uses:\n{stdout}");
+    for name in ["cache", "config", "sdk_client"] {
+        assert!(
+            stdout.lines().any(|l| l.contains("shutdown") && l.contains(&format!("singleton={name}"))),
+            "a line for {name}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("shutdown complete") && stdout.contains("released=3"), "{stdout}");
+}

@@ -1,7 +1,11 @@
 //! A local stand-in for the AWS Lambda Runtime API: a small HTTP/1.1 server on 127.0.0.1 that
 //! hands out queued events on `GET /2018-06-01/runtime/invocation/next`, with the headers the
 //! real API sends, and records what the function posts back to `/invocation/{id}/response`,
-//! `/invocation/{id}/error` and `/init/error`.
+//! `/invocation/{id}/error` and `/init/error`. It also serves the two calls of the Extensions
+//! API that `lambda_runtime`'s graceful-shutdown helper makes for its internal extension:
+//! `POST /2020-01-01/extension/register` (answered with an extension id) and
+//! `GET /2020-01-01/extension/event/next` (held open: the helper subscribes to no event, and
+//! Lambda ends its shutdown phase with SIGTERM, which the test sends itself).
 //!
 //! As in Lambda, `/next` is held open until an event is queued. Connections are kept alive, as
 //! the runtime's client expects. Everything the emulator receives, `/next` calls included, is a
@@ -23,6 +27,8 @@ pub const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:l
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
 const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
+const EXTENSION_REGISTER: &str = "/2020-01-01/extension/register";
+const EXTENSION_NEXT: &str = "/2020-01-01/extension/event/next";
 
 /// What the emulator received.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +41,10 @@ pub enum Record {
     Error { request_id: String, error_type: Option<String>, body: Value },
     /// `POST /init/error`, with its `Lambda-Runtime-Function-Error-Type` header.
     InitError { error_type: Option<String>, body: Value },
+    /// `POST /extension/register`, with its `Lambda-Extension-Name` header.
+    ExtensionRegister { name: Option<String> },
+    /// `GET /extension/event/next`: an extension waits for its next event (never answered).
+    ExtensionNext,
     /// Any other request; answered 404.
     Unexpected { method: String, path: String },
 }
@@ -151,6 +161,7 @@ struct Request {
     method: String,
     path: String,
     error_type: Option<String>,
+    extension_name: Option<String>,
     body: Vec<u8>,
 }
 
@@ -213,6 +224,17 @@ async fn route(
             ];
             (Some("200 OK"), headers, event.payload.to_string().into_bytes())
         }
+        ("POST", EXTENSION_REGISTER) => {
+            record(Record::ExtensionRegister { name: request.extension_name });
+            let body =
+                br#"{"functionName":"lambda-service","functionVersion":"$LATEST","handler":"bootstrap"}"#;
+            (Some("200 OK"), vec![("Lambda-Extension-Identifier", "ext-0001".to_owned())], body.to_vec())
+        }
+        ("GET", EXTENSION_NEXT) => {
+            record(Record::ExtensionNext);
+            std::future::pending::<()>().await;
+            unreachable!("an extension's next event is never sent")
+        }
         ("POST", INIT_ERROR) => {
             record(Record::InitError { error_type: request.error_type, body: json(&request.body) });
             accepted
@@ -251,7 +273,7 @@ async fn read_request<R: AsyncBufReadExt + Unpin>(read: &mut R) -> Option<Reques
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_owned();
     let path = parts.next()?.to_owned();
-    let (mut length, mut chunked, mut error_type) = (0usize, false, None);
+    let (mut length, mut chunked, mut error_type, mut extension_name) = (0usize, false, None, None);
     loop {
         line.clear();
         if read.read_line(&mut line).await.ok()? == 0 {
@@ -267,6 +289,7 @@ async fn read_request<R: AsyncBufReadExt + Unpin>(read: &mut R) -> Option<Reques
             "content-length" => length = value.parse().ok()?,
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             "lambda-runtime-function-error-type" => error_type = Some(value.to_owned()),
+            "lambda-extension-name" => extension_name = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -296,5 +319,5 @@ async fn read_request<R: AsyncBufReadExt + Unpin>(read: &mut R) -> Option<Reques
         body.resize(length, 0);
         read.read_exact(&mut body).await.ok()?;
     }
-    Some(Request { method, path, error_type, body })
+    Some(Request { method, path, error_type, extension_name, body })
 }

@@ -91,6 +91,13 @@ impl Function {
         }
     }
 
+    /// Sends the process SIGTERM, as Lambda does at the end of its shutdown phase.
+    pub fn terminate(&self) {
+        let status =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
     /// Waits, at most `timeout`, for the process to exit by itself.
     pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = tokio::time::Instant::now() + timeout;
