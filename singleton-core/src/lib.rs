@@ -30,6 +30,7 @@ mod memory;
 mod op;
 mod registry;
 mod surface;
+mod units;
 
 pub use crate::registry::testing;
 

@@ -30,6 +30,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use crate::lifecycle::hooks::{Hook, HookFuture};
 use crate::lifecycle::join::CatchUnwind;
 use crate::memory::instance::AnyInstance;
+use crate::units::millis;
 
 /// How one instance's shutdown went, in a [`ShutdownReport`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,10 +88,6 @@ pub struct ShutdownReport {
     pub duration: Duration,
     /// Each instance the core held, sorted by name.
     pub hooks: Vec<HookReport>,
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 impl Serialize for HookReport {

@@ -5,7 +5,9 @@ use crate::registry::names::Named;
 use crate::Result;
 use crate::SingletonOperation;
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub(crate) use crate::units::{millis, unix_seconds};
+use std::time::{Duration, SystemTime};
 
 /// What [`memory_note`](Stats::memory_note) says.
 pub const MEMORY_NOTE: &str = "Shallow size of each live instance (std::mem::size_of, like \
@@ -124,16 +126,6 @@ impl Stats {
             timestamp: unix_seconds(SystemTime::now()),
         }
     }
-}
-
-pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// A duration in milliseconds, rounded to the microsecond (`0.00156` ms, not
-/// `0.0015600000000000002`): what the JSON outputs show of a factory's time.
-pub(crate) fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn round2(x: f64) -> f64 {
