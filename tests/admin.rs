@@ -1,7 +1,6 @@
 //! Who may do what: an `AdminPolicy` applied by an `Admin` to requests from outside, and the
 //! `list` operation that looks without creating or counting anything.
 
-
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use singleton_kit::{
