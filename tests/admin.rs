@@ -285,20 +285,9 @@ fn registered_serializes_to_the_list_object() {
 /// A request of any shape an outsider might send: known and unknown operations, good and bad
 /// names, values, tokens of every kind.
 fn outside_request() -> impl Strategy<Value = String> {
-    let op = prop::sample::select(vec![
-        "get",
-        "set",
-        "has",
-        "delete",
-        "clear",
-        "get_stats",
-        "stats",
-        "reset",
-        "reset_all",
-        "exists",
-        "list",
-        "nope",
-    ]);
+    // Every operation by its name, the `stats` alias, and one that does not exist.
+    let names: Vec<&'static str> = Op::NAMES.iter().copied().chain(["stats", "nope"]).collect();
+    let op = prop::sample::select(names);
     let name = prop::sample::select(vec!["cache", "admin_pool", "admin_client", "", "new-name", "名前"]);
     let token = prop_oneof![
         Just(Value::Null),

@@ -381,6 +381,54 @@ fn a_sync_call_on_a_current_thread_runtime_does_not_park_it() {
     assert_eq!(made, 7);
 }
 
+/// Calls `call` in a loop on 12 tasks of a 2-worker runtime for 1.5 s while a thread runs
+/// `delete` in a loop; returns how many calls were made and the messages of those that failed.
+fn race_against_deletes<C, F>(delete: impl Fn() + Send + 'static, call: C) -> (u64, Vec<String>)
+where
+    C: Fn() -> F + Copy + Send + 'static,
+    F: Future<Output = singleton_kit::Result<()>> + Send,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let deleter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(SeqCst) {
+                delete();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let outcome = rt.block_on(async move {
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let (mut calls, mut failures) = (0_u64, Vec::new());
+                    while std::time::Instant::now() < deadline {
+                        calls += 1;
+                        if let Err(err) = call().await {
+                            failures.push(err.to_string());
+                        }
+                    }
+                    (calls, failures)
+                })
+            })
+            .collect();
+        let mut all = (0, Vec::new());
+        for task in tasks {
+            let (calls, failures) = task.await.unwrap();
+            all.0 += calls;
+            all.1.extend(failures);
+        }
+        all
+    });
+    stop.store(true, SeqCst);
+    deleter.join().unwrap();
+    drop(rt);
+    outcome
+}
+
 /// `delete` racing a shared async creation: a caller whose creation succeeded gets the
 /// instance it made (a handle outlives a `delete`), never an error that blames the factory.
 /// About one call in 1,400 once answered `Err(Factory)` here ("created, but deleted again...").
@@ -408,50 +456,18 @@ fn a_delete_racing_a_shared_async_creation_is_never_a_factory_error() {
     // The deleter must not be slowed, nor the last `delete` refused, by the global rate limit
     // (no other test of this binary uses the global core's name-keyed operations).
     singleton_kit::manager().set_rate_limit(singleton_kit::RateLimit::unlimited());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let deleter = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(SeqCst) {
-                singleton_kit::manager().delete(Raced::SINGLETON_NAME);
-                std::thread::yield_now();
-            }
-        })
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
-    let (calls, failures) = rt.block_on(async move {
-        let tasks: Vec<_> = (0..12)
-            .map(|_| {
-                tokio::spawn(async move {
-                    let (mut calls, mut failures) = (0_u64, Vec::new());
-                    while std::time::Instant::now() < deadline {
-                        calls += 1;
-                        if let Err(err) = Raced::try_instance().await {
-                            failures.push(err.to_string());
-                        }
-                    }
-                    (calls, failures)
-                })
-            })
-            .collect();
-        let mut all = (0, Vec::new());
-        for task in tasks {
-            let (calls, failures) = task.await.unwrap();
-            all.0 += calls;
-            all.1.extend(failures);
-        }
-        all
-    });
-    stop.store(true, SeqCst);
-    deleter.join().unwrap();
+    let (calls, failures) = race_against_deletes(
+        || {
+            singleton_kit::manager().delete(Raced::SINGLETON_NAME);
+        },
+        || async { Raced::try_instance().await.map(drop) },
+    );
     assert!(calls > 1000, "only {calls} calls");
     assert!(failures.is_empty(), "{} of {calls} calls failed, e.g. {}", failures.len(), failures[0]);
     assert!(
         singleton_kit::manager().delete(Raced::SINGLETON_NAME)
             || !singleton_kit::manager().has(Raced::SINGLETON_NAME)
     );
-    drop(rt);
     assert_eq!(CALLS.load(SeqCst), DROPS.load(SeqCst), "every instance made is dropped once");
 }
 
@@ -460,46 +476,18 @@ fn a_delete_racing_a_shared_async_creation_is_never_a_factory_error() {
 fn a_delete_racing_a_named_async_creation_is_never_a_factory_error() {
     let core: &'static SingletonCore =
         Box::leak(Box::new(SingletonCore::with_rate_limit(singleton_kit::RateLimit::unlimited())));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let deleter = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !stop.load(SeqCst) {
-                core.delete("named");
-                std::thread::yield_now();
-            }
-        })
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
-    let failures = rt.block_on(async move {
-        let tasks: Vec<_> = (0..12)
-            .map(|_| {
-                tokio::spawn(async move {
-                    let mut failures = Vec::new();
-                    while std::time::Instant::now() < deadline {
-                        let made = core
-                            .get_or_create_async("named", || async {
-                                tokio::task::yield_now().await;
-                                5_u32
-                            })
-                            .await;
-                        if let Err(err) = made {
-                            failures.push(err.to_string());
-                        }
-                    }
-                    failures
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await.unwrap());
-        }
-        all
-    });
-    stop.store(true, SeqCst);
-    deleter.join().unwrap();
+    let (_, failures) = race_against_deletes(
+        move || {
+            core.delete("named");
+        },
+        move || async move {
+            let made = core.get_or_create_async("named", || async {
+                tokio::task::yield_now().await;
+                5_u32
+            });
+            made.await.map(drop)
+        },
+    );
     assert!(failures.is_empty(), "{} calls failed, e.g. {}", failures.len(), failures[0]);
 }
 

@@ -616,19 +616,8 @@ fn fuzz_config() -> ProptestConfig {
 
 /// A valid request, as JSON text.
 fn valid_request() -> impl Strategy<Value = String> {
-    let op = prop::sample::select(vec![
-        "get",
-        "set",
-        "has",
-        "delete",
-        "clear",
-        "get_stats",
-        "stats",
-        "reset",
-        "reset_all",
-        "exists",
-        "list",
-    ]);
+    let names: Vec<&'static str> = SingletonOperation::NAMES.iter().copied().chain(["stats"]).collect();
+    let op = prop::sample::select(names);
     let name = prop::sample::select(vec!["a", "b", "json_typed", "json_fails", "json_dup", "", " x", "名前"]);
     let value = prop_oneof![
         Just(json!(null)),
