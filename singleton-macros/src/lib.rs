@@ -11,8 +11,6 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// (Implemented in the `singleton-macros` crate; singleton-kit re-exports it with the
-/// documentation above.)
 #[proc_macro_attribute]
 pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::singleton(args.into(), input.into()).into()
