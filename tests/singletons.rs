@@ -328,3 +328,28 @@ fn unrelated_singletons_are_created_in_parallel() {
     a.join().unwrap();
     b.join().unwrap();
 }
+
+/// Factories are read as tokens up to the next top-level comma: generic arguments with commas,
+/// qualified paths and closures with a return type all reach the generated code whole.
+#[test]
+fn factories_with_commas_in_generics_and_closures_with_arrows_are_read_whole() {
+    pub struct Pair<A, B>(A, B);
+    impl<A: Default, B: Default> Pair<A, B> {
+        fn make() -> Self {
+            Pair(A::default(), B::default())
+        }
+    }
+
+    #[singleton(factory = || -> Turbofish { Turbofish(Pair::<u8, u16>::make()) }, name = "tokens_turbofish")]
+    pub struct Turbofish(Pair<u8, u16>);
+
+    #[singleton(factory = <Qualified as Default>::default, eager, name = "tokens_qualified")]
+    #[derive(Default)]
+    pub struct Qualified(u32);
+
+    assert_eq!(Turbofish::instance().0 .1, 0);
+    assert_eq!(Turbofish::SINGLETON_NAME, "tokens_turbofish");
+    assert_eq!(Qualified::instance().0, 0);
+    let registered = singleton_kit::registered();
+    assert!(registered.iter().any(|r| r.name() == "tokens_qualified" && r.is_eager()));
+}

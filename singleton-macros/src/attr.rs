@@ -1,21 +1,22 @@
 //! Reads `#[singleton(...)]`'s arguments into [`Args`].
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Spacing, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
-use syn::{Expr, LitStr, Path, Token};
+use syn::parse::ParseStream;
+use syn::{LitStr, Path, Token};
 
 /// The options, as written. Each keeps the span of its key, for errors about it.
 #[derive(Default)]
 pub struct Args {
-    pub factory: Option<(Span, Expr)>,
-    pub try_factory: Option<(Span, Expr)>,
+    pub factory: Option<(Span, TokenStream)>,
+    pub try_factory: Option<(Span, TokenStream)>,
     pub name: Option<LitStr>,
     pub eager: Option<Span>,
     pub asyncness: Option<Span>,
     pub krate: Option<Path>,
-    pub health: Option<(Span, Expr)>,
-    pub on_shutdown: Option<(Span, Expr)>,
+    pub health: Option<(Span, TokenStream)>,
+    pub on_shutdown: Option<(Span, TokenStream)>,
 }
 
 impl Args {
@@ -70,19 +71,19 @@ fn option(args: &mut Args, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     let repeated = || syn::Error::new(span, format!("`{key}` is given more than once: keep one"));
     match key.as_str() {
         "factory" => {
-            let expr = meta.value()?.parse()?;
+            let expr = value_tokens(meta)?;
             put(&mut args.factory, (span, expr)).map_err(|()| repeated())
         }
         "try_factory" => {
-            let expr = meta.value()?.parse()?;
+            let expr = value_tokens(meta)?;
             put(&mut args.try_factory, (span, expr)).map_err(|()| repeated())
         }
         "health" => {
-            let expr = meta.value()?.parse()?;
+            let expr = value_tokens(meta)?;
             put(&mut args.health, (span, expr)).map_err(|()| repeated())
         }
         "on_shutdown" => {
-            let expr = meta.value()?.parse()?;
+            let expr = value_tokens(meta)?;
             put(&mut args.on_shutdown, (span, expr)).map_err(|()| repeated())
         }
         "name" => {
@@ -115,12 +116,53 @@ fn name(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
     if value.peek(LitStr) {
         return value.parse();
     }
-    let expr: Expr = value.parse()?;
-    let example = match &expr {
-        Expr::Path(path) if path.path.get_ident().is_some() => path.to_token_stream().to_string(),
+    let expr = expression(value)?;
+    let mut tokens = expr.clone().into_iter();
+    let example = match (tokens.next(), tokens.next()) {
+        (Some(TokenTree::Ident(ident)), None) => ident.to_string(),
         _ => "cache".to_owned(),
     };
     Err(syn::Error::new_spanned(expr, format!("`name` takes a string literal: write `name = \"{example}\"`")))
+}
+
+/// The value of `key = value`: the tokens up to the next `,` at its top level.
+fn value_tokens(meta: &ParseNestedMeta<'_>) -> syn::Result<TokenStream> {
+    let value = meta.value()?;
+    let tokens = expression(value)?;
+    if tokens.is_empty() {
+        return Err(value.error("expected a path or a closure after `=`"));
+    }
+    Ok(tokens)
+}
+
+/// An expression's tokens, up to a `,` outside any group and any `<...>` of generic arguments
+/// (`Builder::<A, B>::new`, `<T as Default>::default`), without parsing it: the attribute only
+/// hands it to the generated code, where rustc reads it, so `syn` need not know every expression
+/// (its `full` feature, which costs every user's build about a second, stays off). An arrow
+/// (`->`, `=>`) is not a closing `>`.
+fn expression(input: ParseStream<'_>) -> syn::Result<TokenStream> {
+    let mut tokens = TokenStream::new();
+    let (mut angles, mut arrow) = (0_usize, false);
+    loop {
+        if input.is_empty() || (angles == 0 && input.peek(Token![,])) {
+            break;
+        }
+        let token: TokenTree = input.parse()?;
+        let joint = match &token {
+            TokenTree::Punct(punct) => {
+                match punct.as_char() {
+                    '<' => angles += 1,
+                    '>' if !arrow => angles = angles.saturating_sub(1),
+                    _ => {}
+                }
+                matches!(punct.as_char(), '-' | '=') && punct.spacing() == Spacing::Joint
+            }
+            _ => false,
+        };
+        arrow = joint;
+        tokens.extend([token]);
+    }
+    Ok(tokens)
 }
 
 /// `crate = path`. A string literal is an error that shows the path to write.

@@ -1,18 +1,16 @@
 //! Writes the code of `#[singleton]`.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::{Expr, Ident, Item};
+use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
 
+use crate::valid::Item;
 use crate::{attr, fallback, valid};
 
 pub fn singleton(args: TokenStream, input: TokenStream) -> TokenStream {
     // On any error, still emit the user's item, so one mistake gives one error rather than
     // "cannot find type" wherever the type is used.
-    let item = match syn::parse2::<Item>(input.clone()) {
-        Ok(item) => item,
-        Err(err) => return with_error(input, err),
-    };
+    let item = Item::parse(input.clone());
     // Every mistake at once: in the arguments, and in how the options and the item fit together.
     let (args, errors) = attr::parse(args);
     let err = match (valid::check(&args, &item), errors) {
@@ -36,13 +34,13 @@ fn with_error(item: TokenStream, err: syn::Error) -> TokenStream {
 
 /// `<Of<T>>::factory(f)` (or `try_factory`), spanned over all of `f`, so a type error in the factory underlines the
 /// whole expression the user wrote.
-fn call_factory(private: &TokenStream, ident: &Ident, method: &str, factory: &Expr) -> TokenStream {
-    let mut tokens = factory.to_token_stream().into_iter();
+fn call_factory(private: &TokenStream, ident: &Ident, method: &str, factory: &TokenStream) -> TokenStream {
+    let mut tokens = factory.clone().into_iter();
     let first = tokens.next().map_or_else(Span::call_site, |token| token.span());
     let last = tokens.last().map_or(first, |token| token.span());
     let method = format_ident!("{method}", span = first);
     // The call's span runs from its first token, the `<`, to its last, the `)`.
-    let mut arg = Group::new(Delimiter::Parenthesis, factory.to_token_stream());
+    let mut arg = Group::new(Delimiter::Parenthesis, factory.clone());
     arg.set_span(last);
     quote_spanned!(first=> <#private::Of<#ident>>::#method #arg)
 }
@@ -70,7 +68,7 @@ fn hooks(private: &TokenStream, ident: &Ident, args: &attr::Args) -> TokenStream
         ),
     ] {
         let Some((_, path)) = option else { continue };
-        let span = syn::spanned::Spanned::span(path);
+        let span = path.clone().into_iter().next().map_or_else(Span::call_site, |token| token.span());
         let call = Ident::new(call, span);
         // Every token of the dispatching call at the path, so that rustc points its error there.
         let call =

@@ -1,8 +1,8 @@
 //! What `#[singleton]` adds next to its error: stand-ins for the items it would have generated.
 
+use crate::valid::Item;
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::Item;
 
 use crate::attr;
 
@@ -10,11 +10,8 @@ use crate::attr;
 /// of `T::instance()` elsewhere type-check and the attribute's own error is the only one.
 /// Nothing when the item is not a struct or an enum. (thiserror's `fallback.rs` does the same.)
 pub fn stand_in(args: &attr::Args, item: &Item, krate: &TokenStream) -> TokenStream {
-    let (ident, vis, generics) = match item {
-        Item::Struct(s) => (&s.ident, &s.vis, &s.generics),
-        Item::Enum(e) => (&e.ident, &e.vis, &e.generics),
-        _ => return TokenStream::new(),
-    };
+    let Item::Type(item) = item else { return TokenStream::new() };
+    let (ident, vis, generics) = (&item.ident, &item.vis, &item.generics);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let name = args.name_or_default(ident);
     let accessors = if args.asyncness.is_some() {

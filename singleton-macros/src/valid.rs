@@ -1,9 +1,36 @@
 //! The rules that involve more than one token: option combinations, the item's shape, the name.
 
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::spanned::Spanned;
-use syn::{GenericParam, Generics, Item, LitStr};
+use syn::{Data, DeriveInput, GenericParam, Generics, LitStr};
 
 use crate::attr::{combine, Args};
+
+/// The item the attribute is on: a struct, enum or union (read as `syn`'s `DeriveInput`, with
+/// no need for `syn`'s `full` feature), or anything else, kept as written for the error.
+pub enum Item {
+    Type(Box<DeriveInput>),
+    Other(TokenStream),
+}
+
+impl Item {
+    pub fn parse(input: TokenStream) -> Self {
+        match syn::parse2::<DeriveInput>(input.clone()) {
+            Ok(item) => Item::Type(Box::new(item)),
+            Err(_) => Item::Other(input),
+        }
+    }
+}
+
+impl ToTokens for Item {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Item::Type(item) => item.to_tokens(tokens),
+            Item::Other(other) => other.to_tokens(tokens),
+        }
+    }
+}
 
 /// What `#[singleton]` is placed on.
 pub struct Target<'a> {
@@ -36,8 +63,7 @@ pub fn check<'a>(args: &Args, item: &'a Item) -> syn::Result<Target<'a>> {
         }
     }
     let target = match item {
-        Item::Struct(s) => Some((&s.ident, &s.vis, &s.generics)),
-        Item::Enum(e) => Some((&e.ident, &e.vis, &e.generics)),
+        Item::Type(t) if !matches!(t.data, Data::Union(_)) => Some((&t.ident, &t.vis, &t.generics)),
         other => {
             combine(&mut errors, wrong_item(other));
             None
@@ -104,15 +130,48 @@ fn check_generics(generics: &Generics) -> Vec<syn::Error> {
 
 fn wrong_item(item: &Item) -> syn::Error {
     let (span, what) = match item {
-        Item::Fn(f) => (f.sig.fn_token.span(), "a function"),
-        Item::Trait(t) => (t.trait_token.span(), "a trait"),
-        Item::Union(u) => (u.union_token.span(), "a union"),
-        Item::Impl(i) => (i.impl_token.span(), "an impl block"),
-        Item::Type(t) => (t.type_token.span(), "a type alias"),
-        Item::Mod(m) => (m.mod_token.span(), "a module"),
-        other => (other.span(), "this item"),
+        Item::Type(t) => match &t.data {
+            Data::Union(union) => (union.union_token.span, "a union"),
+            _ => (t.ident.span(), "this item"),
+        },
+        Item::Other(tokens) => kind(tokens),
     };
     syn::Error::new(span, format!("`#[singleton]` goes on a struct or an enum, not on {what}"))
+}
+
+/// The keyword that says what kind of item `tokens` is (after its attributes, visibility and
+/// qualifiers), with its span.
+fn kind(tokens: &TokenStream) -> (proc_macro2::Span, &'static str) {
+    let mut tokens = tokens.clone().into_iter().peekable();
+    let mut first = None;
+    while let Some(token) = tokens.next() {
+        first.get_or_insert_with(|| token.span());
+        let TokenTree::Ident(word) = &token else {
+            if matches!(&token, TokenTree::Punct(p) if p.as_char() == '#') {
+                tokens.next(); // the attribute's `[...]`
+            }
+            continue;
+        };
+        let what = match word.to_string().as_str() {
+            "fn" => "a function",
+            "trait" => "a trait",
+            "union" => "a union",
+            "impl" => "an impl block",
+            "type" => "a type alias",
+            "mod" => "a module",
+            "pub" => {
+                if matches!(tokens.peek(), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
+                {
+                    tokens.next(); // `pub(crate)`
+                }
+                continue;
+            }
+            "unsafe" | "async" | "const" | "extern" | "auto" | "default" => continue,
+            _ => "this item",
+        };
+        return (word.span(), what);
+    }
+    (first.unwrap_or_else(proc_macro2::Span::call_site), "this item")
 }
 
 /// The runtime's naming rules (`singleton_core::validate_name`), checked at compile time.
