@@ -37,7 +37,9 @@ impl Args {
     }
 }
 
-const OPTIONS: &str = "`factory`, `try_factory`, `name`, `eager`, `async`, `health`, `on_shutdown`, `crate`";
+/// The options' names, in the order the error about an unknown one lists them.
+const KEYS: [&str; 8] =
+    ["factory", "try_factory", "name", "eager", "async", "health", "on_shutdown", "crate"];
 
 /// Parses the arguments, reading every option it can and reporting every mistake at once.
 ///
@@ -139,12 +141,13 @@ fn value_tokens(meta: &ParseNestedMeta<'_>) -> syn::Result<TokenStream> {
 /// (`Builder::<A, B>::new`, `<T as Default>::default`), without parsing it: the attribute only
 /// hands it to the generated code, where rustc reads it, so `syn` need not know every expression
 /// (its `full` feature, which costs every user's build about a second, stays off). An arrow
-/// (`->`, `=>`) is not a closing `>`.
+/// (`->`, `=>`) is not a closing `>`. A `<` left open was a comparison or a shift
+/// (`|| if n < 3 { A } else { B }`), so a `,` followed by an option ends the value there too.
 fn expression(input: ParseStream<'_>) -> syn::Result<TokenStream> {
     let mut tokens = TokenStream::new();
     let (mut angles, mut arrow) = (0_usize, false);
     loop {
-        if input.is_empty() || (angles == 0 && input.peek(Token![,])) {
+        if input.is_empty() || (input.peek(Token![,]) && (angles == 0 || option_follows(input))) {
             break;
         }
         let token: TokenTree = input.parse()?;
@@ -165,6 +168,16 @@ fn expression(input: ParseStream<'_>) -> syn::Result<TokenStream> {
     Ok(tokens)
 }
 
+/// Whether the `,` at `input` is followed by an option: one of [`KEYS`], then `=`, `,` or the end.
+/// Never so inside generic arguments, where a `,` is followed by a type, a lifetime, a const or
+/// an associated type's name.
+fn option_follows(input: ParseStream<'_>) -> bool {
+    let Some((_, rest)) = input.cursor().punct() else { return false };
+    let Some((key, rest)) = rest.ident() else { return false };
+    KEYS.contains(&key.to_string().as_str())
+        && (rest.eof() || rest.punct().is_some_and(|(punct, _)| matches!(punct.as_char(), '=' | ',')))
+}
+
 /// `crate = path`. A string literal is an error that shows the path to write.
 fn krate(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     let value = meta.value()?;
@@ -183,7 +196,8 @@ fn krate(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
 }
 
 fn unknown(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Error {
-    meta.error(format!("unknown `singleton` option `{key}`; expected one of {OPTIONS}"))
+    let options = KEYS.map(|key| format!("`{key}`")).join(", ");
+    meta.error(format!("unknown `singleton` option `{key}`; expected one of {options}"))
 }
 
 fn put<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
@@ -199,5 +213,48 @@ pub fn combine(errors: &mut Option<syn::Error>, err: syn::Error) {
     match errors {
         Some(all) => all.combine(err),
         None => *errors = Some(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::parse;
+
+    fn tokens(value: Option<&(proc_macro2::Span, proc_macro2::TokenStream)>) -> String {
+        value.map(|(_, tokens)| tokens.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_comparison_in_a_factory_does_not_swallow_the_next_options() {
+        let (args, errors) = parse(quote!(factory = || if N < 3 { A(1) } else { A(2) }, name = "a", eager));
+        assert!(errors.is_none());
+        assert_eq!(tokens(args.factory.as_ref()), quote!(|| if N < 3 { A(1) } else { A(2) }).to_string());
+        assert_eq!(args.name.map(|name| name.value()).as_deref(), Some("a"));
+        assert!(args.eager.is_some());
+
+        let (args, errors) = parse(quote!(try_factory = || A::new(1 << N), async));
+        assert!(errors.is_none());
+        assert_eq!(tokens(args.try_factory.as_ref()), quote!(|| A::new(1 << N)).to_string());
+        assert!(args.asyncness.is_some());
+    }
+
+    #[test]
+    fn commas_in_generic_arguments_stay_in_the_value() {
+        let (args, errors) = parse(quote!(
+            factory = Pair::<u8, u16>::make,
+            health = <Pool as Check<u8, Output = ()>>::ping,
+            on_shutdown = || -> Pair<u8, u16> { Pair::new() },
+            crate = kit
+        ));
+        assert!(errors.is_none());
+        assert_eq!(tokens(args.factory.as_ref()), quote!(Pair::<u8, u16>::make).to_string());
+        assert_eq!(tokens(args.health.as_ref()), quote!(<Pool as Check<u8, Output = ()>>::ping).to_string());
+        assert_eq!(
+            tokens(args.on_shutdown.as_ref()),
+            quote!(|| -> Pair<u8, u16> { Pair::new() }).to_string()
+        );
+        assert!(args.krate.is_some());
     }
 }
