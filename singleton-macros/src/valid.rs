@@ -152,6 +152,10 @@ fn kind(tokens: &TokenStream) -> (proc_macro2::Span, &'static str) {
             }
             continue;
         };
+        let next = match tokens.peek() {
+            Some(TokenTree::Ident(next)) => next.to_string(),
+            _ => String::new(),
+        };
         let what = match word.to_string().as_str() {
             "fn" => "a function",
             "trait" => "a trait",
@@ -166,11 +170,15 @@ fn kind(tokens: &TokenStream) -> (proc_macro2::Span, &'static str) {
                 }
                 continue;
             }
+            // A qualifier of `const fn` or `extern "C" fn`, not `const X: T = ..;` nor `extern crate x;`.
+            "const" if !matches!(next.as_str(), "fn" | "unsafe" | "async" | "extern") => break,
+            "extern" if next == "crate" => break,
             "unsafe" | "async" | "const" | "extern" | "auto" | "default" => continue,
-            _ => "this item",
+            _ => break,
         };
         return (word.span(), what);
     }
+    // Any other item, at its first token (as syn's `Item::span()` gave it).
     (first.unwrap_or_else(proc_macro2::Span::call_site), "this item")
 }
 
