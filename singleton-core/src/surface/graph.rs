@@ -2,9 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::lifecycle::entry::Descriptor;
 use crate::manager;
-use crate::memory::node::Ref;
+use crate::surface::list::Listed;
 use crate::surface::startup::short_type;
 
 /// The singletons of a core and what their factories asked for: what
@@ -114,25 +113,20 @@ impl crate::SingletonCore {
     pub fn graph(&self) -> Graph {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
+        // A node is what `list` shows of the entry, less its counts.
         self.for_each_entry(|name, entry| {
-            let live = entry.slot.get(false);
-            if live.is_none() && entry.registration.is_none() {
-                return;
-            }
-            let meta = live.as_ref().map(Ref::meta);
+            let Some(listed) = Listed::of(name, entry) else { return };
+            edges.extend(
+                listed.dependencies.iter().map(|to| GraphEdge { from: name.to_owned(), to: to.clone() }),
+            );
             nodes.push(GraphNode {
-                name: name.to_owned(),
-                type_name: match (entry.registration, meta) {
-                    (Some(r), _) => (r.type_name)(),
-                    (None, Some(m)) => m.type_name,
-                    (None, None) => "?",
-                },
-                created: live.is_some(),
-                eager: entry.registration.is_some_and(|r| r.eager),
-                is_async: entry.registration.is_some_and(Descriptor::is_async),
-                init_ms: meta.and_then(|m| m.init_duration).map(crate::surface::stats::millis),
+                name: listed.name,
+                type_name: listed.type_name,
+                created: listed.created,
+                eager: listed.eager,
+                is_async: listed.is_async,
+                init_ms: listed.init_duration.map(crate::units::millis),
             });
-            edges.extend(entry.dependencies().into_iter().map(|to| GraphEdge { from: name.to_owned(), to }));
         });
         Graph::new(nodes, edges)
     }
