@@ -51,6 +51,8 @@ pub use crate::surface::graph::{Graph, GraphEdge, GraphNode};
 pub use crate::surface::health::{
     health, CheckStatus, HealthCheck, HealthReport, HealthStatus, DEFAULT_HEALTH_TIMEOUT,
 };
+#[cfg(feature = "axum")]
+pub use crate::surface::http;
 #[cfg(feature = "json")]
 pub use crate::surface::json::MAX_JSON_REQUEST_BYTES;
 pub use crate::surface::list::{Listed, Source};

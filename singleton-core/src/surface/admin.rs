@@ -366,10 +366,16 @@ pub fn admin(policy: AdminPolicy) -> Admin<'static> {
     manager().admin(policy)
 }
 
-impl Admin<'_> {
+impl<'a> Admin<'a> {
     /// The policy it applies.
     pub fn policy(&self) -> &AdminPolicy {
         &self.policy
+    }
+
+    /// The core it runs requests on.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn core(&self) -> &'a SingletonCore {
+        self.core
     }
 
     /// Runs `request` if the policy allows it, as [`SingletonCore::execute`] does.
@@ -383,7 +389,7 @@ impl Admin<'_> {
     }
 
     /// The policy's decision on `request`; a refusal is logged.
-    fn admit(&self, request: &Request) -> Result<()> {
+    pub(crate) fn admit(&self, request: &Request) -> Result<()> {
         let decision = self.policy.check(request.operation, request.token.as_deref());
         if let Err(err) = &decision {
             let correlation_id = request
@@ -425,17 +431,16 @@ impl Admin<'_> {
     pub async fn execute_json_async(&self, input: &str) -> String {
         use crate::surface::json;
         let parsed = json::parse(input);
-        let outcome = match parsed.request {
-            Ok(mut request) => match self.admit(&request) {
-                Ok(()) => {
-                    request.redact = !self.policy.shows_details(request.token.as_deref());
-                    json::run_caught_async(self.core, request).await
-                }
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err),
-        };
+        let outcome = self.run_async(parsed.request).await;
         json::answer(parsed.operation, parsed.correlation_id.as_deref(), outcome)
+    }
+
+    /// Runs a parsed request from async code if the policy allows it: the result of an answer.
+    pub(crate) async fn run_async(&self, request: Result<Request>) -> Result<serde_json::Value> {
+        let mut request = request?;
+        self.admit(&request)?;
+        request.redact = !self.policy.shows_details(request.token.as_deref());
+        crate::surface::json::run_caught_async(self.core, request).await
     }
 }
 

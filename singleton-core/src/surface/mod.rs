@@ -7,6 +7,7 @@
 //! - `json`: the same over JSON (feature `json`).
 //! - `stats`, `graph`: snapshots of a core, as data and JSON.
 //! - `health`: the singletons' own health checks.
+//! - `http`: the admin routes for an axum server (feature `axum`).
 //! - `metrics`: the snapshot metrics' export (feature `metrics`).
 //! - `startup`: `registered()` at startup, eager creation, the report.
 //! - `ser`: the serde impls of the snapshots.
@@ -14,6 +15,8 @@
 pub(crate) mod admin;
 pub(crate) mod graph;
 pub(crate) mod health;
+#[cfg(feature = "axum")]
+pub mod http;
 #[cfg(feature = "json")]
 pub(crate) mod json;
 pub(crate) mod list;
