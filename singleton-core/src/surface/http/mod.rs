@@ -33,7 +33,6 @@
 //! unknown path is axum's own 404. The router binds nothing: the user's server serves it.
 
 mod page;
-#[allow(dead_code)]
 pub(crate) mod svg;
 
 use std::sync::Arc;
