@@ -237,3 +237,27 @@ fn a_panicking_drop_of_an_instance_released_during_a_borrow_is_caught_when_the_b
     assert_eq!(out, "returned", "the borrow ends normally");
     assert_eq!(LOUD_DROPS.load(SeqCst), 1, "dropped when the borrow ended");
 }
+
+#[singleton(name = "wi_config", factory = || WiConfig(7))]
+pub struct WiConfig(u32);
+
+#[singleton(name = "wi_client", factory = || WiClient(WiConfig::with_instance(|c| c.0)))]
+pub struct WiClient(u32);
+
+#[test]
+fn a_borrow_in_a_factory_is_a_dependency_and_a_borrow_in_a_scope_sees_its_replacement() {
+    // The thread borrows first, so that it has a record of its own (the handle-free path) when
+    // the factory and the scope run.
+    assert_eq!(WiConfig::with_instance(|c| c.0), 7);
+    assert_eq!(WiClient::with_instance(|c| c.0), 7);
+    let graph = manager().graph();
+    assert!(
+        graph.edges.iter().any(|e| e.from == "wi_client" && e.to == "wi_config"),
+        "the factory's borrow is recorded: {:?}",
+        graph.edges
+    );
+    let scope = singleton_kit::testing::Scope::new();
+    scope.replace(WiConfig(8));
+    scope.run(|| assert_eq!(WiConfig::with_instance(|c| c.0), 8, "the scope's replacement"));
+    assert_eq!(WiConfig::with_instance(|c| c.0), 7, "the global one again");
+}

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::lifecycle::entry::Entry;
+use crate::memory::node::{suspend, Suspended};
 
 /// The test scope a thread is in, as this module keeps it: the scope layer's state, which this
 /// module does not need to know (the `scope` module downcasts it back).
@@ -49,6 +50,8 @@ pub(crate) fn watched() -> bool {
 /// not a scope's runs outside any scope, so that nothing it makes comes from a scope's fakes.
 pub(crate) struct InFactory {
     suspended: Option<AnyScope>,
+    /// `with_instance` takes a handle meanwhile, so that its dependency is recorded.
+    _borrows: Suspended,
 }
 
 impl InFactory {
@@ -56,7 +59,7 @@ impl InFactory {
         WATCH.fetch_add(1, Ordering::Relaxed);
         FACTORIES.with(|f| f.borrow_mut().push(Frame { key: key(entry), entry: Arc::clone(entry) }));
         let suspended = if entry.scoped { None } else { SCOPE.with(|s| s.borrow_mut().take()) };
-        InFactory { suspended }
+        InFactory { suspended, _borrows: suspend() }
     }
 }
 
@@ -119,13 +122,15 @@ pub(crate) fn scope() -> Option<AnyScope> {
 /// Puts this thread in `scope` until dropped (and back in the scope it was in before).
 pub(crate) struct InScope {
     previous: Option<AnyScope>,
+    /// `with_instance` takes a handle meanwhile, so that it finds the scope's entry.
+    _borrows: Suspended,
 }
 
 impl InScope {
     pub(crate) fn enter(scope: AnyScope) -> Self {
         WATCH.fetch_add(1, Ordering::Relaxed);
         let previous = SCOPE.with(|s| s.borrow_mut().replace(scope));
-        InScope { previous }
+        InScope { previous, _borrows: suspend() }
     }
 }
 

@@ -67,7 +67,7 @@ use crate::memory::sync::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering, Uns
 
 mod borrow;
 mod slot;
-pub(crate) use borrow::{set_counters, Borrow};
+pub(crate) use borrow::{set_counters, suspend, Borrow, Suspended};
 pub(crate) use slot::{Retired, Slot};
 
 /// How many counter stripes a node has: a power of two about the core count of the machines a

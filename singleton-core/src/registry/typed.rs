@@ -118,12 +118,15 @@ impl Descriptor {
     #[inline]
     #[track_caller]
     pub fn with_instance<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
-        if !context::watched() {
+        // No look at `context::watched()`: a thread that runs a factory or is in a scope has
+        // its borrows suspended, so `begin` sends it to the handle path with the same check
+        // that finds its marks all in use.
+        {
             let slot = &self.entry().slot;
             if let Some(borrow) = Borrow::begin(slot) {
                 let meta = borrow.meta();
                 if meta.type_id == TypeId::of::<T>() {
-                    borrow.count(slot.counter);
+                    borrow.count(slot);
                     // SAFETY: `data` points at the boxed value, a `T` (checked just now), which
                     // is not dropped while the borrow lasts; the borrow outlives `f`'s use.
                     return f(unsafe { &*meta.data().cast::<T>() });

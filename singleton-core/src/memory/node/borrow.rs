@@ -79,6 +79,12 @@ use crate::memory::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, 
 pub(crate) const MARKS: usize = 4;
 
 /// One thread's marks and counters. Records are linked into one list, never unlinked or freed.
+///
+/// Two more records are never linked: [`UNCLAIMED`], which a thread's record pointer starts at,
+/// and [`SUSPENDED`], which it points at while the thread runs a factory or is in a test scope.
+/// Both have every mark in use (`depth` is [`MARKS`]), so the reader's one check of its depth
+/// sends it out of line in all three cases (no record yet, in a factory or scope, nested too
+/// deep): the hot path has no separate check for a missing record or a watched thread.
 #[repr(align(128))]
 pub(crate) struct Record {
     /// The nodes this thread is borrowing, innermost last; null when free.
@@ -86,13 +92,10 @@ pub(crate) struct Record {
     /// How many marks are in use. Written by the owning thread only.
     depth: AtomicUsize,
     /// Accesses counted by borrows, per registered `#[singleton]` type. Written by the owning
-    /// thread only (a load and a store), read by anyone.
-    counts: Box<[AtomicU64]>,
+    /// thread only (a load and a store), read by anyone. Leaked with the record.
+    counts: &'static [AtomicU64],
     /// `true` while a thread owns the record.
     in_use: AtomicBool,
-    /// `true` when the heavy fence is `membarrier`, so the light one is a compiler fence: the
-    /// process-wide choice, copied here so that the reader finds it next to its marks.
-    membarrier: bool,
     /// The next record in the list; set before the record is linked, never changed.
     next: *const Record,
 }
@@ -112,26 +115,64 @@ pub(crate) struct Borrow {
 
 impl Borrow {
     /// Marks the node that `slot` holds, or returns `None` when it holds none, the thread's marks
-    /// are all in use, or the thread is exiting.
+    /// are all in use, the thread runs a factory or is in a scope ([`suspend`]), or it is exiting.
+    ///
+    /// The first try is inline and straight: the record, its depth, one store of the mark, the
+    /// light fence, the slot read again. A record to claim, or a slot that moved between the two
+    /// reads, goes out of line.
     #[inline]
     pub(crate) fn begin(slot: &Slot) -> Option<Borrow> {
-        let record = local_record()?;
+        let record = local::get();
         let depth = record.depth.load(Ordering::Relaxed);
-        let mark = record.marks.get(depth)?;
+        let Some(mark) = record.marks.get(depth) else {
+            return Self::begin_cold(slot, record);
+        };
+        let node = slot.ptr.load(Ordering::Relaxed);
+        mark.store(node, Ordering::Relaxed);
+        barrier::light();
+        let n = NonNull::new(node)?;
+        // Acquire: see `meta` as the publisher wrote it.
+        if slot.ptr.load(Ordering::Acquire) != node {
+            return Self::begin_again(slot, record, depth, node);
+        }
+        record.depth.store(depth + 1, Ordering::Relaxed);
+        Some(Borrow { record, depth, node: n })
+    }
+
+    /// No mark free: claims a record if the thread has none yet and tries again.
+    #[cold]
+    #[inline(never)]
+    fn begin_cold(slot: &Slot, record: &'static Record) -> Option<Borrow> {
+        if !ptr::eq(record, local::unclaimed()) {
+            return None;
+        }
+        claim()?;
+        Self::begin(slot)
+    }
+
+    /// The slot moved on after `dropped_mark` was marked: marks what it holds now, until a mark
+    /// and the read after it agree.
+    #[cold]
+    #[inline(never)]
+    fn begin_again(
+        slot: &Slot,
+        record: &'static Record,
+        depth: usize,
+        mut dropped_mark: *mut Node,
+    ) -> Option<Borrow> {
+        let mark = &record.marks[depth];
         let mut node = slot.ptr.load(Ordering::Relaxed);
-        // The node this thread marked last time round, whose mark it has just overwritten.
-        let mut dropped_mark: *mut Node = ptr::null_mut();
-        // Whether that node was deferred: it is then freed once this borrow is set up (not
-        // before, since freeing runs `Drop` code, which may borrow too and needs the marks).
+        // Whether a node whose mark was overwritten was deferred: it is then freed once this
+        // borrow is set up (not before, since freeing runs `Drop` code, which may borrow too and
+        // needs the marks).
         let mut reclaim_after = false;
         loop {
             mark.store(node, Ordering::Relaxed);
-            barrier::light(record.membarrier);
-            if !dropped_mark.is_null() {
-                // A writer may have deferred it while it was marked here: look, as `drop` does.
-                // SAFETY: nodes are never deallocated.
-                reclaim_after |= unsafe { &*dropped_mark }.deferred.load(Ordering::Relaxed);
-            }
+            barrier::light();
+            // A writer may have deferred the node whose mark was overwritten: look, as `drop`
+            // does.
+            // SAFETY: nodes are never deallocated.
+            reclaim_after |= unsafe { &*dropped_mark }.deferred.load(Ordering::Relaxed);
             let Some(n) = NonNull::new(node) else {
                 if reclaim_after {
                     reclaim();
@@ -147,9 +188,6 @@ impl Borrow {
                     // the next one; `reclaim` catches panics, so the mark cannot be left behind.
                     reclaim();
                 }
-                // Built here and returned at once: building it before the call above, or moving
-                // it out of the loop, made the compiler shuttle it through the stack, which cost
-                // 15 ns on every borrow.
                 return Some(Borrow { record, depth, node: n });
             }
             dropped_mark = node;
@@ -165,11 +203,12 @@ impl Borrow {
         unsafe { self.node.as_ref() }.meta.with(|m| unsafe { (*m).as_ref().unwrap_unchecked() })
     }
 
-    /// Counts one access of the borrowed instance: on this thread's counter `counter` of the
-    /// slot it came from, or on the node when the slot has none.
+    /// Counts one access of the borrowed instance: on this thread's counter of `slot`, the slot
+    /// it came from, or on the node when the slot has none ([`Slot::NO_COUNTER`] is past every
+    /// record's counters, so one bounds check covers both).
     #[inline]
-    pub(crate) fn count(&self, counter: Option<u32>) {
-        match counter.and_then(|c| self.record.counts.get(c as usize)) {
+    pub(crate) fn count(&self, slot: &Slot) {
+        match self.record.counts.get(slot.counter as usize) {
             Some(c) => c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed),
             None => Node::count_access(self.node),
         }
@@ -182,7 +221,7 @@ impl Drop for Borrow {
         // Release: what the borrow read of the value happens before whoever frees it.
         self.record.marks[self.depth].store(ptr::null_mut(), Ordering::Release);
         self.record.depth.store(self.depth, Ordering::Relaxed);
-        barrier::light(self.record.membarrier);
+        barrier::light();
         // SAFETY: nodes are never deallocated.
         if unsafe { self.node.as_ref() }.deferred.load(Ordering::Relaxed) {
             reclaim();
@@ -270,21 +309,12 @@ fn records() -> impl Iterator<Item = &'static Record> {
     })
 }
 
-/// The calling thread's record: claimed (or made) on its first borrow.
-#[inline]
-fn local_record() -> Option<&'static Record> {
-    let record = local::get();
-    if record.is_null() {
-        return claim();
-    }
-    // SAFETY: records are never freed, and this one is owned by this thread.
-    Some(unsafe { &*record })
-}
-
 #[cold]
 #[inline(never)]
 fn claim() -> Option<&'static Record> {
-    let membarrier = barrier::init();
+    if !barrier::readers_may_mark() {
+        return None;
+    }
     let record = match records()
         .find(|r| r.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok())
     {
@@ -294,9 +324,8 @@ fn claim() -> Option<&'static Record> {
             let record: &'static mut Record = Box::leak(Box::new(Record {
                 marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
                 depth: AtomicUsize::new(0),
-                counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                counts: Box::leak((0..n).map(|_| AtomicU64::new(0)).collect()),
                 in_use: AtomicBool::new(true),
-                membarrier,
                 next: ptr::null(),
             }));
             let mut head_now = head().load(Ordering::Acquire);
@@ -349,17 +378,53 @@ fn counters() -> &'static AtomicUsize {
     &COUNTERS
 }
 
+/// Sends this thread's borrows to the handle path until dropped: while a factory runs on it
+/// (its dependencies are recorded there) or it is in a test scope (the scope's entries are found
+/// there). The thread's record pointer is [`SUSPENDED`] meanwhile, whose marks are all in use.
+pub(crate) struct Suspended {
+    previous: *const Record,
+}
+
+/// Suspends this thread's borrows until the guard is dropped; nests.
+pub(crate) fn suspend() -> Suspended {
+    Suspended { previous: local::replace(local::suspended()) }
+}
+
+impl Drop for Suspended {
+    fn drop(&mut self) {
+        local::restore(self.previous);
+    }
+}
+
 /// The calling thread's record pointer, in a thread-local without a destructor (so reading it
-/// is one load), and a second thread-local whose destructor gives the record back.
+/// is one load, with no check of a lazy initialization), and a second thread-local whose
+/// destructor gives the record back.
 #[cfg(not(loom))]
 mod local {
     use super::*;
+
+    /// A record that is no thread's and is never linked: every mark in use.
+    const fn full() -> Record {
+        Record {
+            marks: [const { AtomicPtr::new(ptr::null_mut()) }; MARKS],
+            depth: AtomicUsize::new(MARKS),
+            counts: &[],
+            in_use: AtomicBool::new(true),
+            next: ptr::null(),
+        }
+    }
+
+    /// Where a thread's record pointer starts: its first borrow claims a record.
+    static UNCLAIMED: Record = full();
+    /// Where it points while the thread's borrows are suspended, and after it gave its record
+    /// back on exit.
+    static SUSPENDED: Record = full();
 
     struct GiveBack(Cell<*const Record>);
 
     impl Drop for GiveBack {
         fn drop(&mut self) {
-            RECORD.with(|r| r.set(ptr::null()));
+            RECORD.with(|r| r.set(&SUSPENDED));
             // SAFETY: records are never freed.
             if let Some(record) = unsafe { self.0.get().as_ref() } {
                 // The thread exits with no borrow running: the record is free for another.
@@ -370,13 +435,35 @@ mod local {
     }
 
     thread_local! {
-        static RECORD: Cell<*const Record> = const { Cell::new(ptr::null()) };
+        static RECORD: Cell<*const Record> = const { Cell::new(&UNCLAIMED) };
         static GIVE_BACK: GiveBack = const { GiveBack(Cell::new(ptr::null())) };
     }
 
     #[inline(always)]
-    pub(super) fn get() -> *const Record {
-        RECORD.with(Cell::get)
+    pub(super) fn get() -> &'static Record {
+        // SAFETY: the pointer is one of the two statics or a claimed record, never freed.
+        unsafe { &*RECORD.with(Cell::get) }
+    }
+
+    pub(super) fn unclaimed() -> &'static Record {
+        &UNCLAIMED
+    }
+
+    pub(super) fn suspended() -> &'static Record {
+        &SUSPENDED
+    }
+
+    /// Points the thread at `record`; returns what it pointed at.
+    pub(super) fn replace(record: &'static Record) -> *const Record {
+        RECORD.with(|r| r.replace(record))
+    }
+
+    /// Points the thread back at `previous`, what [`replace`] returned, unless the thread has
+    /// given its record back since (a guard dropped late in the thread's exit).
+    pub(super) fn restore(previous: *const Record) {
+        let owned = GIVE_BACK.try_with(|g| g.0.get()).unwrap_or(ptr::null());
+        let statics = ptr::eq(previous, &UNCLAIMED) || ptr::eq(previous, &SUSPENDED);
+        RECORD.with(|r| r.set(if statics || ptr::eq(previous, owned) { previous } else { &SUSPENDED }));
     }
 
     /// Makes `record` the thread's; `false` if the thread is too far into its exit for that.
@@ -395,12 +482,44 @@ mod local {
 mod local {
     use super::*;
 
+    fn full() -> Record {
+        Record {
+            marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            depth: AtomicUsize::new(MARKS),
+            counts: &[],
+            in_use: AtomicBool::new(true),
+            next: ptr::null(),
+        }
+    }
+
+    loom::lazy_static! {
+        static ref UNCLAIMED: Record = full();
+        static ref SUSPENDED: Record = full();
+    }
+
     loom::thread_local! {
         static RECORD: Cell<*const Record> = Cell::new(ptr::null());
     }
 
-    pub(super) fn get() -> *const Record {
-        RECORD.with(Cell::get)
+    pub(super) fn get() -> &'static Record {
+        // SAFETY: records are never freed.
+        unsafe { RECORD.with(Cell::get).as_ref() }.unwrap_or_else(unclaimed)
+    }
+
+    pub(super) fn unclaimed() -> &'static Record {
+        &UNCLAIMED
+    }
+
+    pub(super) fn suspended() -> &'static Record {
+        &SUSPENDED
+    }
+
+    pub(super) fn replace(record: &'static Record) -> *const Record {
+        RECORD.with(|r| r.replace(record))
+    }
+
+    pub(super) fn restore(previous: *const Record) {
+        RECORD.with(|r| r.set(previous));
     }
 
     pub(super) fn set(record: &'static Record) -> bool {
@@ -464,8 +583,9 @@ mod pending {
 /// On Linux the heavy half is `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a full
 /// barrier on every CPU that runs a thread of this process; the light half is then only a
 /// compiler fence. This is how folly's hazard pointers and liburcu make the read side free; the
-/// `haphazard` crate does the same. Where `membarrier` is missing or refused (and under loom and
-/// miri), both halves are `SeqCst` fences.
+/// `haphazard` crate does the same. On Linux where `membarrier` is missing or refused, readers do
+/// not mark at all (`with_instance` takes a handle); on other systems, and under loom and miri,
+/// both halves are `SeqCst` fences.
 mod barrier {
     #[cfg(all(target_os = "linux", not(loom), not(miri)))]
     mod imp {
@@ -508,14 +628,18 @@ mod barrier {
             }
         }
 
-        /// `membarrier`: what [`init`] returned.
+        /// Readers mark only where the heavy half is `membarrier`: elsewhere on Linux (an old
+        /// kernel, a sandbox that refuses it) `with_instance` takes a handle, whose atomic
+        /// read-modify-write costs what a `SeqCst` fence in the reader would, and the reader's
+        /// fence stays a compiler fence, with no flag to test on the hot path.
+        pub(crate) fn readers_may_mark() -> bool {
+            init()
+        }
+
+        /// A compiler fence: the CPU's half is run by the writer's `membarrier`.
         #[inline(always)]
-        pub(crate) fn light(membarrier: bool) {
-            if membarrier {
-                compiler_fence(Ordering::SeqCst);
-            } else {
-                fence(Ordering::SeqCst);
-            }
+        pub(crate) fn light() {
+            compiler_fence(Ordering::SeqCst);
         }
 
         pub(crate) fn heavy() {
@@ -533,12 +657,12 @@ mod barrier {
     mod imp {
         use crate::memory::sync::{fence, Ordering};
 
-        pub(crate) fn init() -> bool {
-            false
+        pub(crate) fn readers_may_mark() -> bool {
+            true
         }
 
         #[inline(always)]
-        pub(crate) fn light(_membarrier: bool) {
+        pub(crate) fn light() {
             fence(Ordering::SeqCst);
         }
 
@@ -547,5 +671,5 @@ mod barrier {
         }
     }
 
-    pub(crate) use imp::{heavy, init, light};
+    pub(crate) use imp::{heavy, light, readers_may_mark};
 }

@@ -11,25 +11,32 @@ pub(crate) struct Slot {
     /// The class of the nodes this slot publishes: striped for a `#[singleton]` type's entry.
     striped: bool,
     /// The per-thread counter that borrows of this slot's instances count on: set for the
-    /// global core's `#[singleton]` entries (see the `borrow` module).
-    pub(crate) counter: Option<u32>,
+    /// global core's `#[singleton]` entries (see the `borrow` module); [`Slot::NO_COUNTER`] for
+    /// the others.
+    pub(crate) counter: u32,
 }
 
 impl Slot {
+    /// The `counter` of a slot without one: past the end of every record's counters.
+    pub(crate) const NO_COUNTER: u32 = u32::MAX;
+
     /// An empty slot whose nodes have [`STRIPES`] stripes if `striped`, else one.
     pub(crate) fn new(striped: bool) -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped, counter: None }
+        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped, counter: Self::NO_COUNTER }
     }
 
     /// A striped slot whose borrows count on the per-thread counter `counter`.
     pub(crate) fn counted(counter: u32) -> Self {
-        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter: Some(counter) }
+        Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter }
     }
 
     /// Splits the borrows counted on this slot's counter between the node that left the slot
     /// and the one that entered it, at one reading of the sum, taken after the change.
     fn split_borrows(&self, old: *mut Node, new: *mut Node) {
-        let Some(counter) = self.counter else { return };
+        let counter = self.counter;
+        if counter == Self::NO_COUNTER {
+            return;
+        }
         let at = borrow::counted(counter);
         // SAFETY: nodes are never deallocated; the caller holds the publisher's reference to
         // both (neither is retired yet), so neither is reused meanwhile.

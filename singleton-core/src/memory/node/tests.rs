@@ -170,7 +170,7 @@ mod native {
         let mut borrows: Vec<Borrow> = Vec::new();
         for _ in 0..borrow::MARKS {
             let b = Borrow::begin(&slot).expect("a mark is free");
-            b.count(None);
+            b.count(&slot);
             borrows.push(b);
         }
         assert!(Borrow::begin(&slot).is_none(), "every mark is in use");
@@ -322,7 +322,7 @@ mod loom_models {
                 let slot = Arc::clone(&slot);
                 thread::spawn(move || {
                     let Some(b) = Borrow::begin(&slot) else { return 0 };
-                    b.count(slot.counter);
+                    b.count(&slot);
                     1
                 })
             };
