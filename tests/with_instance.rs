@@ -261,3 +261,50 @@ fn a_borrow_in_a_factory_is_a_dependency_and_a_borrow_in_a_scope_sees_its_replac
     scope.run(|| assert_eq!(WiConfig::with_instance(|c| c.0), 8, "the scope's replacement"));
     assert_eq!(WiConfig::with_instance(|c| c.0), 7, "the global one again");
 }
+
+/// A descriptor made by hand (not through the attribute) whose factory makes another type than
+/// the one it registers: the creation refuses the value, so no borrow ever reads it as the
+/// registered type.
+mod hand_made {
+    use singleton_kit::__private::{
+        inventory, BoxError, Descriptor, Factory, Registration, SingletonType, SingletonValue,
+        TypedDescriptor,
+    };
+    use singleton_kit::SingletonError;
+
+    pub struct Wanted(pub u64);
+
+    impl SingletonType for Wanted {
+        fn descriptor() -> &'static Descriptor {
+            WANTED.descriptor()
+        }
+    }
+
+    fn make() -> Result<SingletonValue, BoxError> {
+        Ok(SingletonValue::new(String::from("not a Wanted")))
+    }
+
+    static WANTED: TypedDescriptor<Wanted> = Descriptor::new::<Wanted>(
+        "hand_made_wanted",
+        module_path!(),
+        file!(),
+        line!(),
+        false,
+        Factory::Sync(make),
+    );
+    inventory::submit!(Registration::new(WANTED.descriptor()));
+
+    #[test]
+    fn a_factory_value_of_another_type_is_refused_at_creation() {
+        match WANTED.try_instance::<Wanted>() {
+            Err(SingletonError::TypeMismatch { name, .. }) => assert_eq!(name, "hand_made_wanted"),
+            other => panic!("expected a type mismatch, got {:?}", other.map(|w| w.0)),
+        }
+        // Nothing was stored: every later call tries the factory again and fails the same way
+        // (a stored value would be read here as a `Wanted` by the handle-free path).
+        for _ in 0..3 {
+            let borrowed = std::panic::catch_unwind(|| WANTED.with_instance(|w| w.0));
+            assert!(borrowed.is_err(), "with_instance fails as instance() does, and reads nothing");
+        }
+    }
+}

@@ -75,7 +75,7 @@ pub mod __private {
     use std::future::Future;
 
     pub use crate::lifecycle::entry::BoxFuture;
-    pub use crate::lifecycle::entry::{Descriptor, Factory, Singleton as SingletonType};
+    pub use crate::lifecycle::entry::{Descriptor, Factory, Singleton as SingletonType, TypedDescriptor};
     pub use crate::lifecycle::hooks::{
         leak, Check, Hook, HookOf, ViaAsyncCheck, ViaAsyncHook, ViaNoCheck, ViaNoHook, ViaSyncCheck,
         ViaSyncHook,

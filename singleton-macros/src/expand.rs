@@ -129,7 +129,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
         impl #private::SingletonType for #ident {
             #[inline]
             fn descriptor() -> &'static #private::Descriptor {
-                &__SINGLETON
+                __SINGLETON.descriptor()
             }
         }
     };
@@ -239,7 +239,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
             #[inline]
             #[track_caller]
             #vis fn with_instance<R>(f: impl ::core::ops::FnOnce(&Self) -> R) -> R {
-                __SINGLETON.with_instance::<Self, R>(f)
+                __SINGLETON.with_instance::<R>(f)
             }
         }
     };
@@ -252,7 +252,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
 
             #make_fn
 
-            static __SINGLETON: #private::Descriptor = #private::Descriptor::new::<#ident>(
+            static __SINGLETON: #private::TypedDescriptor<#ident> = #private::Descriptor::new::<#ident>(
                 #name,
                 ::core::module_path!(),
                 ::core::file!(),
@@ -261,7 +261,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
                 #factory,
             )#hooks;
 
-            #private::inventory::submit!(#private::Registration::new(&__SINGLETON));
+            #private::inventory::submit!(#private::Registration::new(__SINGLETON.descriptor()));
 
             #[automatically_derived]
             impl #ident {

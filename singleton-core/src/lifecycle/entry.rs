@@ -3,6 +3,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -294,9 +295,58 @@ pub trait Singleton: Send + Sync + 'static {
     }
 }
 
+/// A [`Descriptor`] made for the type `T`: what the attribute puts in its `static`.
+///
+/// Only [`Descriptor::new::<T>`](Descriptor::new) makes one, so `T` is the type the descriptor
+/// registers, and its entry holds only `T`s: `set` and `get_or_create` refuse a value of another
+/// type for a registered name, and so does the creation itself (a factory whose value is not a
+/// `T`, which only a hand-made descriptor can have, fails with `TypeMismatch`). So `T::with_instance`
+/// reads the instance with no type check on its path.
+///
+/// Not public API: the attribute writes it.
+#[doc(hidden)]
+pub struct TypedDescriptor<T: 'static> {
+    descriptor: Descriptor,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> TypedDescriptor<T> {
+    /// The descriptor, for `inventory` and `Singleton::descriptor`.
+    #[doc(hidden)]
+    pub const fn descriptor(&'static self) -> &'static Descriptor {
+        &self.descriptor
+    }
+
+    /// With the health check `health = path`.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_health(mut self, check: fn() -> Check) -> Self {
+        self.descriptor.health = Some(check);
+        self
+    }
+
+    /// With the shutdown hook `on_shutdown = path`.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_on_shutdown(mut self, hook: fn() -> Hook) -> Self {
+        self.descriptor.on_shutdown = Some(hook);
+        self
+    }
+}
+
+impl<T> std::ops::Deref for TypedDescriptor<T> {
+    type Target = Descriptor;
+
+    fn deref(&self) -> &Descriptor {
+        &self.descriptor
+    }
+}
+
 impl Descriptor {
+    /// A descriptor of `T`, typed: the attribute's `static` holds a [`TypedDescriptor<T>`].
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::new_ret_no_self, reason = "the only way to make a `TypedDescriptor<T>`")]
     pub const fn new<T: Singleton>(
         name: &'static str,
         module_path: &'static str,
@@ -304,8 +354,8 @@ impl Descriptor {
         line: u32,
         eager: bool,
         factory: Factory,
-    ) -> Self {
-        Self {
+    ) -> TypedDescriptor<T> {
+        let descriptor = Self {
             name,
             type_name: std::any::type_name::<T>,
             type_id: TypeId::of::<T>,
@@ -318,23 +368,8 @@ impl Descriptor {
             health: None,
             on_shutdown: None,
             entry: OnceCell::new(),
-        }
-    }
-
-    /// With the health check `health = path`.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn with_health(mut self, check: fn() -> Check) -> Self {
-        self.health = Some(check);
-        self
-    }
-
-    /// With the shutdown hook `on_shutdown = path`.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn with_on_shutdown(mut self, hook: fn() -> Hook) -> Self {
-        self.on_shutdown = Some(hook);
-        self
+        };
+        TypedDescriptor { descriptor, _type: PhantomData }
     }
 
     /// The sync factory, unless the type is async.

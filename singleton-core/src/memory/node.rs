@@ -364,15 +364,6 @@ impl Node {
         end.saturating_sub(self.borrow_base.load(Ordering::Relaxed))
     }
 
-    /// Counts an access on the calling thread's stripe of `node` (a borrow's, where its slot
-    /// has no per-thread counter).
-    fn count_access(node: NonNull<Node>) {
-        // SAFETY: nodes are never deallocated.
-        let s = if unsafe { node.as_ref() }.striped { stripe_index() as u8 } else { compact_index() };
-        // SAFETY: `s` is of the node's class.
-        unsafe { Node::stripe(node, s) }.spilled.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// The accesses counted on every stripe of `node`, and by borrows on per-thread counters.
     ///
     /// # Safety

@@ -2,7 +2,6 @@
 //! and async, in the global core or in the thread's test scope, and the futures an async type's
 //! accessors return.
 
-use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -13,7 +12,7 @@ use std::task::{Context, Poll};
 use crate::lifecycle::context;
 use crate::lifecycle::creation;
 use crate::lifecycle::creation::{AsyncGet, Detached};
-use crate::lifecycle::entry::{BoxFuture, Descriptor, Entry, Factory, Singleton};
+use crate::lifecycle::entry::{BoxFuture, Descriptor, Entry, Factory, Singleton, TypedDescriptor};
 use crate::lifecycle::scope::ScopeState;
 use crate::memory::node::{Borrow, Ref};
 use crate::{manager, Instance, Result, SingletonError};
@@ -112,36 +111,12 @@ impl Descriptor {
         }
     }
 
-    /// Runs `f` on the instance, created first if needed: what `T::with_instance(f)` calls. One
-    /// access is counted; the handle taken for the call is let go when `f` returns.
-    #[doc(hidden)]
-    #[inline]
-    #[track_caller]
-    pub fn with_instance<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
-        // No look at `context::watched()`: a thread that runs a factory or is in a scope has
-        // its borrows suspended, so `begin` sends it to the handle path with the same check
-        // that finds its marks all in use.
-        {
-            let slot = &self.entry().slot;
-            if let Some(borrow) = Borrow::begin(slot) {
-                let meta = borrow.meta();
-                if meta.type_id == TypeId::of::<T>() {
-                    borrow.count(slot);
-                    // SAFETY: `data` points at the boxed value, a `T` (checked just now), which
-                    // is not dropped while the borrow lasts; the borrow outlives `f`'s use.
-                    return f(unsafe { &*meta.data().cast::<T>() });
-                }
-            }
-        }
-        self.with_handle(f)
-    }
-
-    /// [`with_instance`](Self::with_instance) with a handle: when the instance must be made
+    /// [`TypedDescriptor::with_instance`] with a handle: when the instance must be made
     /// first, the thread is in a scope or a factory, or its borrows nest too deep.
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn with_handle<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+    pub(crate) fn with_handle<T: Singleton, R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
         let instance = self.instance::<T>();
         f(&instance)
     }
@@ -367,5 +342,35 @@ impl<T> fmt::Debug for InstanceFuture<T> {
         f.debug_struct("InstanceFuture")
             .field("singleton", &self.inner.descriptor.name)
             .finish_non_exhaustive()
+    }
+}
+
+impl<T: Singleton> TypedDescriptor<T> {
+    /// Runs `f` on the instance, created first if needed: what `T::with_instance(f)` calls. One
+    /// access is counted, on this thread's counter of the type; no handle is taken unless the
+    /// instance must be made first, the thread runs a factory or is in a scope, or its borrows
+    /// nest deeper than the marks.
+    #[doc(hidden)]
+    #[inline]
+    #[track_caller]
+    pub fn with_instance<R>(&'static self, f: impl FnOnce(&T) -> R) -> R {
+        // No look at `context::watched()`: a thread that runs a factory or is in a scope has its
+        // borrows suspended, so `begin` sends it to the handle path with the same check that
+        // finds its marks all in use.
+        let slot = &self.entry().slot;
+        if let Some(borrow) = Borrow::begin(slot) {
+            if !borrow.count_here(slot) {
+                // A descriptor `inventory` did not collect has no counter: a handle counts.
+                drop(borrow);
+                return self.descriptor().with_handle(f);
+            }
+            // SAFETY: `data` points at the boxed value, which is not dropped while the borrow
+            // lasts (the borrow outlives `f`'s use). It is a `T`: this descriptor registers `T`
+            // (only `Descriptor::new::<T>` makes a `TypedDescriptor<T>`), and its entry, the one
+            // the global core keeps for `T`'s type id or its own, holds only values of the
+            // registered type (`set`, `get_or_create` and the creation check it).
+            return f(unsafe { &*borrow.meta().data().cast::<T>() });
+        }
+        self.descriptor().with_handle(f)
     }
 }

@@ -164,7 +164,11 @@ where
         let metric = if value.is_ok() { Outcome::Ok } else { Outcome::Error };
         let result = match value {
             // Stored before the creation ends, so a waiter that wakes finds it.
-            Ok(value) => Ok(self.entry.slot.fill(value.into_meta(Some(took)))),
+            // Refused if not of the registered type, as a sync creation does.
+            Ok(value) => match self.entry.check_type(value.type_id, value.type_name) {
+                Ok(()) => Ok(self.entry.slot.fill(value.into_meta(Some(took)))),
+                Err(err) => Err(err),
+            },
             Err(source) => {
                 self.entry.clear_dependencies();
                 Err(factory_error(&self.entry.name, source))

@@ -375,7 +375,12 @@ where
     }
     let result = match outcome {
         // Stored before the creation ends, so a waiter that wakes finds it.
-        Ok(Ok(value)) => Ok(entry.slot.fill(value.into_meta(Some(took)))),
+        // A value of another type than the registered one (only a hand-made descriptor's
+        // factory can make one) is refused: `with_instance` relies on it.
+        Ok(Ok(value)) => match entry.check_type(value.type_id, value.type_name) {
+            Ok(()) => Ok(entry.slot.fill(value.into_meta(Some(took)))),
+            Err(err) => Err(err),
+        },
         Ok(Err(source)) => Err(factory_error(&entry.name, source)),
         Err(payload) => match pending_cycle {
             Some(path) => Err(SingletonError::Cycle { path }),

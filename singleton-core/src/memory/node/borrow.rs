@@ -6,7 +6,7 @@
 //! being dropped while it runs. This module does that with hazard marks, and counts accesses in
 //! per-thread counters: a borrow of a registered `#[singleton]` type's instance in the global
 //! core writes only memory that no other thread writes. (Elsewhere, say a type `inventory` did
-//! not collect, the access is counted on the node with one atomic add.)
+//! not collect, the caller takes a counted handle instead.)
 //!
 //! # The reader
 //!
@@ -203,14 +203,18 @@ impl Borrow {
         unsafe { self.node.as_ref() }.meta.with(|m| unsafe { (*m).as_ref().unwrap_unchecked() })
     }
 
-    /// Counts one access of the borrowed instance: on this thread's counter of `slot`, the slot
-    /// it came from, or on the node when the slot has none ([`Slot::NO_COUNTER`] is past every
-    /// record's counters, so one bounds check covers both).
+    /// Counts one access of the borrowed instance on this thread's counter of `slot`, the slot it
+    /// came from; `false`, counting nothing, when the slot has no counter (or this thread's
+    /// record has none for it). No call on the way, so that a borrow whose `f` cannot unwind
+    /// needs no landing pad (which made the compiler keep the borrow on the stack).
     #[inline]
-    pub(crate) fn count(&self, slot: &Slot) {
+    pub(crate) fn count_here(&self, slot: &Slot) -> bool {
         match self.record.counts.get(slot.counter as usize) {
-            Some(c) => c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed),
-            None => Node::count_access(self.node),
+            Some(c) => {
+                c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -218,8 +222,10 @@ impl Borrow {
 impl Drop for Borrow {
     #[inline]
     fn drop(&mut self) {
+        // SAFETY: `depth` is below `MARKS`: `begin` took the mark at that index.
+        let mark = unsafe { self.record.marks.get_unchecked(self.depth) };
         // Release: what the borrow read of the value happens before whoever frees it.
-        self.record.marks[self.depth].store(ptr::null_mut(), Ordering::Release);
+        mark.store(ptr::null_mut(), Ordering::Release);
         self.record.depth.store(self.depth, Ordering::Relaxed);
         barrier::light();
         // SAFETY: nodes are never deallocated.
