@@ -250,6 +250,9 @@ pub struct Descriptor {
     pub(crate) on_shutdown: Option<fn() -> Hook>,
     /// This type's entry in the global core, once looked up (see `Descriptor::entry`).
     pub(crate) entry: OnceCell<Arc<Entry>>,
+    /// That entry's slot: a pointer that is null until set, so `with_instance` finds the slot
+    /// with one load and one test (a `OnceCell` tests its state, then loads its value).
+    pub(crate) slot: once_cell::race::OnceRef<'static, Slot>,
 }
 
 /// How a `#[singleton]` type's instance is made: the function the attribute writes around the
@@ -368,6 +371,7 @@ impl Descriptor {
             health: None,
             on_shutdown: None,
             entry: OnceCell::new(),
+            slot: once_cell::race::OnceRef::new(),
         };
         TypedDescriptor { descriptor, _type: PhantomData }
     }

@@ -14,7 +14,7 @@ use crate::lifecycle::creation;
 use crate::lifecycle::creation::{AsyncGet, Detached};
 use crate::lifecycle::entry::{BoxFuture, Descriptor, Entry, Factory, Singleton, TypedDescriptor};
 use crate::lifecycle::scope::ScopeState;
-use crate::memory::node::{Borrow, Ref};
+use crate::memory::node::{Borrow, Ref, Slot};
 use crate::{manager, Instance, Result, SingletonError};
 
 /// The state of an async request for a `#[singleton]` type's instance past its fast path: the
@@ -33,6 +33,12 @@ impl Descriptor {
             // still gets a working entry of its own; it is only missing from the listings.
             manager().registered_entry(self).unwrap_or_else(|| Arc::new(Entry::new(self.name, Some(self))))
         })
+    }
+
+    /// This type's entry's slot in the global core.
+    #[inline]
+    pub(crate) fn slot(&'static self) -> &'static Slot {
+        self.slot.get_or_init(|| &self.entry().slot)
     }
 
     /// The live instance, if there is one: the hot path, kept small so that it inlines and
@@ -357,7 +363,7 @@ impl<T: Singleton> TypedDescriptor<T> {
         // No look at `context::watched()`: a thread that runs a factory or is in a scope has its
         // borrows suspended, so `begin` sends it to the handle path with the same check that
         // finds its marks all in use.
-        let slot = &self.entry().slot;
+        let slot = self.slot();
         if let Some(borrow) = Borrow::begin(slot) {
             if !borrow.count_here(slot) {
                 // A descriptor `inventory` did not collect has no counter: a handle counts.

@@ -120,34 +120,31 @@ impl Borrow {
     /// The first try is inline and straight: the record, its depth, one store of the mark, the
     /// light fence, the slot read again. A record to claim, or a slot that moved between the two
     /// reads, goes out of line.
+    ///
+    /// The out-of-line parts return a flag or a pointer, never a `Borrow`: a `Borrow` returned
+    /// through memory from any path made the compiler keep the inline one on the stack too.
     #[inline]
     pub(crate) fn begin(slot: &Slot) -> Option<Borrow> {
-        let record = local::get();
-        let depth = record.depth.load(Ordering::Relaxed);
-        let Some(mark) = record.marks.get(depth) else {
-            return Self::begin_cold(slot, record);
-        };
-        let node = slot.ptr.load(Ordering::Relaxed);
-        mark.store(node, Ordering::Relaxed);
-        barrier::light();
-        let n = NonNull::new(node)?;
-        // Acquire: see `meta` as the publisher wrote it.
-        if slot.ptr.load(Ordering::Acquire) != node {
-            return Self::begin_again(slot, record, depth, node);
+        loop {
+            let record = local::get();
+            let depth = record.depth.load(Ordering::Relaxed);
+            let Some(mark) = record.marks.get(depth) else {
+                if claim_if_unclaimed(record) {
+                    continue;
+                }
+                return None;
+            };
+            let node = slot.ptr.load(Ordering::Relaxed);
+            mark.store(node, Ordering::Relaxed);
+            barrier::light();
+            let mut n = NonNull::new(node)?;
+            // Acquire: see `meta` as the publisher wrote it.
+            if slot.ptr.load(Ordering::Acquire) != node {
+                n = Self::begin_again(slot, record, depth, node)?;
+            }
+            record.depth.store(depth + 1, Ordering::Relaxed);
+            return Some(Borrow { record, depth, node: n });
         }
-        record.depth.store(depth + 1, Ordering::Relaxed);
-        Some(Borrow { record, depth, node: n })
-    }
-
-    /// No mark free: claims a record if the thread has none yet and tries again.
-    #[cold]
-    #[inline(never)]
-    fn begin_cold(slot: &Slot, record: &'static Record) -> Option<Borrow> {
-        if !ptr::eq(record, local::unclaimed()) {
-            return None;
-        }
-        claim()?;
-        Self::begin(slot)
     }
 
     /// The slot moved on after `dropped_mark` was marked: marks what it holds now, until a mark
@@ -159,7 +156,7 @@ impl Borrow {
         record: &'static Record,
         depth: usize,
         mut dropped_mark: *mut Node,
-    ) -> Option<Borrow> {
+    ) -> Option<NonNull<Node>> {
         let mark = &record.marks[depth];
         let mut node = slot.ptr.load(Ordering::Relaxed);
         // Whether a node whose mark was overwritten was deferred: it is then freed once this
@@ -188,7 +185,7 @@ impl Borrow {
                     // the next one; `reclaim` catches panics, so the mark cannot be left behind.
                     reclaim();
                 }
-                return Some(Borrow { record, depth, node: n });
+                return Some(n);
             }
             dropped_mark = node;
             node = again;
@@ -315,8 +312,13 @@ fn records() -> impl Iterator<Item = &'static Record> {
     })
 }
 
+/// No mark free in `record`: claims a record if the thread has none yet (`true`: try again).
 #[cold]
 #[inline(never)]
+fn claim_if_unclaimed(record: &'static Record) -> bool {
+    ptr::eq(record, local::unclaimed()) && claim().is_some()
+}
+
 fn claim() -> Option<&'static Record> {
     if !barrier::readers_may_mark() {
         return None;
