@@ -296,7 +296,7 @@ mod hand_made {
 
     #[test]
     fn a_factory_value_of_another_type_is_refused_at_creation() {
-        match WANTED.try_instance::<Wanted>() {
+        match WANTED.try_instance() {
             Err(SingletonError::TypeMismatch { name, .. }) => assert_eq!(name, "hand_made_wanted"),
             other => panic!("expected a type mismatch, got {:?}", other.map(|w| w.0)),
         }

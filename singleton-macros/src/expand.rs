@@ -224,7 +224,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
             #[must_use]
             #[track_caller]
             #vis fn instance() -> #krate::Instance<Self> {
-                __SINGLETON.instance::<Self>()
+                __SINGLETON.instance()
             }
 
             #[doc = #doc_try_instance]
@@ -232,7 +232,7 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
             #vis fn try_instance()
                 -> ::core::result::Result<#krate::Instance<Self>, #krate::SingletonError>
             {
-                __SINGLETON.try_instance::<Self>()
+                __SINGLETON.try_instance()
             }
 
             #[doc = #doc_with_instance]

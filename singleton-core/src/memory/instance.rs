@@ -65,6 +65,21 @@ impl<T: 'static> Instance<T> {
         Ok(Self { data, node, _owns: PhantomData })
     }
 
+    /// A handle from a counted reference to a value known to be a `T`.
+    ///
+    /// # Safety
+    ///
+    /// The node's value is a `T`.
+    #[inline]
+    pub(crate) unsafe fn from_ref_unchecked(node: Ref) -> Self {
+        let meta = node.meta();
+        debug_assert!(meta.type_id == TypeId::of::<T>(), "a {} read as a T", meta.type_name);
+        // SAFETY: `data` points at the boxed value, a `T` (as the caller says), which stays put
+        // until the node is freed, which `node` prevents.
+        let data = unsafe { NonNull::new_unchecked(meta.data().cast::<T>().cast_mut()) };
+        Self { data, node, _owns: PhantomData }
+    }
+
     /// A handle from a counted reference, if the instance is a `T`; otherwise the reference is
     /// released without counting the access, and the error names `name`.
     #[inline]

@@ -12,9 +12,8 @@
 //! each class has its own pool.
 //!
 //! Both classes lay out the same [`Node`] header first and their stripes after it (`Striped`,
-//! `Compact`), and a handle records which stripe it counted on, which says the class: taking and
-//! dropping a handle computes the stripe's address from the node's, reading nothing else first,
-//! exactly as when every node had the same stripes.
+//! `Compact`). Taking a handle computes the stripe's address from the node's and the class its
+//! slot gives; the handle keeps that address, so dropping it reads nothing else first.
 //!
 //! # Why not `Arc`
 //!
@@ -89,8 +88,6 @@ const HANDLES: u64 = ((1 << 28) - 1) << HANDLE_SHIFT;
 const ACCESSES: u64 = (1 << HANDLE_SHIFT) - 1;
 /// Keeps `central` away from zero while a retirement folds the stripes into it.
 const BIAS: u64 = 1 << 62;
-/// The stripe index of a handle counted on `central` instead of a stripe.
-const CENTRAL: u8 = u8::MAX;
 /// How many stripes a compact node has, each on a 64-byte line of its own.
 const COMPACT_STRIPES: usize = 2;
 /// The stripe index of a compact node's first stripe; the others follow it.
@@ -283,7 +280,7 @@ impl Node {
                     if spill {
                         stripe.spilled.fetch_add(ACCESSES + 1, Ordering::Relaxed);
                     }
-                    return Some(Ref { node, stripe: s });
+                    return Some(Ref { node, stripe: Some(stripe) });
                 }
                 Err(actual) => w = actual,
             }
@@ -388,9 +385,13 @@ impl Node {
 }
 
 /// A counted reference to a live node: keeps its value alive.
+///
+/// It keeps the stripe it counted on as a reference (`None` when counted on `central`), not as
+/// an index: dropping it is then one `fetch_sub` on that address, where an index needed a look
+/// at the node's class and a bounds check first (7 instructions of every `instance()`).
 pub(crate) struct Ref {
     node: NonNull<Node>,
-    stripe: u8,
+    stripe: Option<&'static Stripe>,
 }
 
 // SAFETY: a `Ref` only reads the node's immutable `meta` and updates atomics.
@@ -433,13 +434,11 @@ impl Ref {
     /// Releases a reference taken with an access that must not count after all (the slot no
     /// longer pointed at the node).
     pub(crate) fn release_uncounted(self) {
-        if self.stripe == CENTRAL {
+        let Some(stripe) = self.stripe else {
             // Counted centrally (a clone made after retirement): it carries no access.
             return drop(self);
-        }
+        };
         let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: a handle's stripe index says its node's class.
-        let stripe = unsafe { Node::stripe(this.node, this.stripe) };
         let mut w = stripe.word.load(Ordering::Relaxed);
         loop {
             if w & DEAD != 0 {
@@ -467,12 +466,7 @@ impl Ref {
 impl Ref {
     /// The class of this reference's node.
     fn striped(&self) -> bool {
-        match self.stripe {
-            COMPACT..CENTRAL => false,
-            // Rare: a clone of a clone made after retirement. The class never changes.
-            CENTRAL => self.node().striped,
-            _ => true,
-        }
+        self.node().striped
     }
 
     /// Another reference to the same instance, with an access counted: for a caller that is
@@ -489,7 +483,7 @@ impl Clone for Ref {
         Node::try_acquire(self.node, self.striped(), false).unwrap_or_else(|| {
             // Retired: count on `central`, which this handle already keeps above zero.
             self.node().central.fetch_add(1, Ordering::Relaxed);
-            Ref { node: self.node, stripe: CENTRAL }
+            Ref { node: self.node, stripe: None }
         })
     }
 }
@@ -497,11 +491,8 @@ impl Clone for Ref {
 impl Drop for Ref {
     #[inline]
     fn drop(&mut self) {
-        if self.stripe != CENTRAL {
-            // SAFETY: a handle's stripe index says its node's class.
-            let prev =
-                unsafe { Node::stripe(self.node, self.stripe) }.word.fetch_sub(HANDLE, Ordering::Release);
-            if prev & DEAD == 0 {
+        if let Some(stripe) = self.stripe {
+            if stripe.word.fetch_sub(HANDLE, Ordering::Release) & DEAD == 0 {
                 return;
             }
         }

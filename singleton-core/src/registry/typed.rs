@@ -69,7 +69,7 @@ impl Descriptor {
     /// running factory records this type as its dependency, and a scope is looked in.
     #[cold]
     #[inline(never)]
-    fn existing_watched<T: Singleton>(&'static self) -> Option<Instance<T>> {
+    pub(crate) fn existing_watched<T: Singleton>(&'static self) -> Option<Instance<T>> {
         context::record_dependency(self.name);
         Self::typed(self.here().0.slot.get(true)?)
     }
@@ -95,7 +95,7 @@ impl Descriptor {
 
     #[cold]
     #[inline(never)]
-    fn create<T: Singleton>(&'static self) -> Result<Instance<T>> {
+    pub(crate) fn create<T: Singleton>(&'static self) -> Result<Instance<T>> {
         let (entry, scope) = self.here();
         let live = creation::get_or_make(&entry)?;
         if let Some(scope) = scope {
@@ -130,7 +130,7 @@ impl Descriptor {
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn create_or_fail<T: Singleton>(&'static self) -> Instance<T> {
+    pub(crate) fn create_or_fail<T: Singleton>(&'static self) -> Instance<T> {
         match self.create() {
             Ok(instance) => instance,
             Err(err) => self.fail(err),
@@ -352,6 +352,41 @@ impl<T> fmt::Debug for InstanceFuture<T> {
 }
 
 impl<T: Singleton> TypedDescriptor<T> {
+    /// The live instance, if there is one: [`Descriptor::existing`] with no type check (see
+    /// [`TypedDescriptor`] for why the value is a `T`) and the striped class known.
+    #[inline(always)]
+    fn existing(&'static self) -> Option<Instance<T>> {
+        if context::watched() {
+            return self.descriptor().existing_watched();
+        }
+        let live = self.slot().get_of(true, true)?;
+        // SAFETY: the value of this descriptor's entry is a `T` (see `with_instance` below).
+        Some(unsafe { Instance::from_ref_unchecked(live) })
+    }
+
+    /// The instance, created by the factory on first use: what `T::instance()` calls.
+    ///
+    /// Panics where `try_instance` returns `Err`, with the singleton's name and the cause.
+    #[doc(hidden)]
+    #[inline]
+    #[track_caller]
+    pub fn instance(&'static self) -> Instance<T> {
+        match self.existing() {
+            Some(instance) => instance,
+            None => self.descriptor().create_or_fail(),
+        }
+    }
+
+    /// The instance, created by the factory on first use: what `T::try_instance()` calls.
+    #[doc(hidden)]
+    #[inline]
+    pub fn try_instance(&'static self) -> Result<Instance<T>> {
+        match self.existing() {
+            Some(instance) => Ok(instance),
+            None => self.descriptor().create(),
+        }
+    }
+
     /// Runs `f` on the instance, created first if needed: what `T::with_instance(f)` calls. One
     /// access is counted, on this thread's counter of the type; no handle is taken unless the
     /// instance must be made first, the thread runs a factory or is in a scope, or its borrows

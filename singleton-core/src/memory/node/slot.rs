@@ -53,9 +53,17 @@ impl Slot {
     /// A counted reference to the current node; `access` also counts an access.
     #[inline]
     pub(crate) fn get(&self, access: bool) -> Option<Ref> {
+        self.get_of(self.striped, access)
+    }
+
+    /// [`get`](Self::get) of a slot whose class the caller knows (a `#[singleton]` type's slot
+    /// is striped), so that the code for the other class is left out.
+    #[inline(always)]
+    pub(crate) fn get_of(&self, striped: bool, access: bool) -> Option<Ref> {
+        debug_assert_eq!(striped, self.striped);
         loop {
             let node = NonNull::new(self.ptr.load(Ordering::Acquire))?;
-            let Some(r) = Node::try_acquire(node, self.striped, access) else {
+            let Some(r) = Node::try_acquire(node, striped, access) else {
                 // Retired under us (the slot has moved on): look again.
                 crate::memory::sync::spin();
                 continue;
