@@ -15,14 +15,18 @@
 //! dropped), `get_typed` (`manager().get::<T>(name)` of the `#[singleton]`'s name, limit off),
 //! `get_set` (`manager().get::<T>(name)` of a name stored by `set`, limit off), `has_admitted`
 //! (`has` on a core whose exact sliding window admits every call) and `has_refused` (`has` on a
-//! core whose limit refuses every call after the first).
+//! core whose limit refuses every call after the first), and two baselines: `arc_clone` (an
+//! `Arc` clone of a global, dropped) and `map_baseline` (a `RwLock<HashMap<String, Arc<dyn Any>>>`
+//! lookup, clone and downcast, what `get` is compared with).
 //!
 //! Under valgrind the clock is read through a system call (no vDSO), whose kernel instructions
 //! callgrind does not count: the `has_*` counts leave out most of the clock read's cost.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use singleton_kit::{manager, singleton, RateLimit, SingletonCore};
@@ -57,6 +61,8 @@ const OPS: &[&str] = &[
     "get_set",
     "has_admitted",
     "has_refused",
+    "arc_clone",
+    "map_baseline",
 ];
 
 /// Runs `f` `n` times, its output through `black_box`.
@@ -119,6 +125,21 @@ fn main() -> ExitCode {
             core.set(PROBE, 0_u8).expect("the first operation is admitted");
             assert!(!core.has(PROBE), "every call after the first is refused");
             run(n, || core.has(black_box(PROBE)));
+        }
+        "arc_clone" => {
+            static ARC: LazyLock<Arc<u64>> = LazyLock::new(|| Arc::new(42));
+            let arc: &Arc<u64> = &ARC;
+            run(n, || Arc::clone(black_box(arc)));
+        }
+        "map_baseline" => {
+            let map: RwLock<HashMap<String, Arc<dyn Any + Send + Sync>>> = RwLock::default();
+            map.write().unwrap().insert("hot".to_owned(), Arc::new(7_u64));
+            let get = |name: &str| {
+                let found = map.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned();
+                found.and_then(|v| v.downcast::<u64>().ok())
+            };
+            assert_eq!(get("hot").as_deref(), Some(&7));
+            run(n, || get(black_box("hot")));
         }
         _ => return usage(),
     }
