@@ -406,12 +406,13 @@ impl Drop for Suspended {
 
 /// The calling thread's record pointer, in a thread-local without a destructor (so reading it
 /// is one load, with no check of a lazy initialization), and a second thread-local whose
-/// destructor gives the record back.
-#[cfg(not(loom))]
+/// destructor gives the record back. Under loom, model threads get a record afresh in every
+/// explored execution, and records are not given back (an execution is short).
 mod local {
     use super::*;
 
     /// A record that is no thread's and is never linked: every mark in use.
+    #[cfg(not(loom))]
     const fn full() -> Record {
         Record {
             marks: [const { AtomicPtr::new(ptr::null_mut()) }; MARKS],
@@ -422,17 +423,38 @@ mod local {
         }
     }
 
+    #[cfg(loom)]
+    fn full() -> Record {
+        Record {
+            marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            depth: AtomicUsize::new(MARKS),
+            counts: &[],
+            in_use: AtomicBool::new(true),
+            next: ptr::null(),
+        }
+    }
+
     /// Where a thread's record pointer starts: its first borrow claims a record.
+    #[cfg(not(loom))]
     static UNCLAIMED: Record = full();
     /// Where it points while the thread's borrows are suspended, and after it gave its record
     /// back on exit.
+    #[cfg(not(loom))]
     static SUSPENDED: Record = full();
 
+    #[cfg(loom)]
+    loom::lazy_static! {
+        static ref UNCLAIMED: Record = full();
+        static ref SUSPENDED: Record = full();
+    }
+
+    #[cfg(not(loom))]
     struct GiveBack(Cell<*const Record>);
 
+    #[cfg(not(loom))]
     impl Drop for GiveBack {
         fn drop(&mut self) {
-            RECORD.with(|r| r.set(&SUSPENDED));
+            RECORD.with(|r| r.set(suspended()));
             // SAFETY: records are never freed.
             if let Some(record) = unsafe { self.0.get().as_ref() } {
                 // The thread exits with no borrow running: the record is free for another.
@@ -442,15 +464,26 @@ mod local {
         }
     }
 
+    #[cfg(not(loom))]
     thread_local! {
         static RECORD: Cell<*const Record> = const { Cell::new(&UNCLAIMED) };
         static GIVE_BACK: GiveBack = const { GiveBack(Cell::new(ptr::null())) };
     }
 
+    #[cfg(loom)]
+    loom::thread_local! {
+        static RECORD: Cell<*const Record> = Cell::new(ptr::null());
+    }
+
     #[inline(always)]
     pub(super) fn get() -> &'static Record {
+        let record = RECORD.with(Cell::get);
+        #[cfg(loom)]
+        if record.is_null() {
+            return unclaimed();
+        }
         // SAFETY: the pointer is one of the two statics or a claimed record, never freed.
-        unsafe { &*RECORD.with(Cell::get) }
+        unsafe { &*record }
     }
 
     pub(super) fn unclaimed() -> &'static Record {
@@ -469,68 +502,25 @@ mod local {
     /// Points the thread back at `previous`, what [`replace`] returned, unless the thread has
     /// given its record back since (a guard dropped late in the thread's exit).
     pub(super) fn restore(previous: *const Record) {
-        let owned = GIVE_BACK.try_with(|g| g.0.get()).unwrap_or(ptr::null());
-        let statics = ptr::eq(previous, &UNCLAIMED) || ptr::eq(previous, &SUSPENDED);
-        RECORD.with(|r| r.set(if statics || ptr::eq(previous, owned) { previous } else { &SUSPENDED }));
+        #[cfg(not(loom))]
+        let previous = {
+            let owned = GIVE_BACK.try_with(|g| g.0.get()).unwrap_or(ptr::null());
+            let statics = ptr::eq(previous, unclaimed()) || ptr::eq(previous, suspended());
+            if statics || ptr::eq(previous, owned) {
+                previous
+            } else {
+                suspended()
+            }
+        };
+        RECORD.with(|r| r.set(previous));
     }
 
     /// Makes `record` the thread's; `false` if the thread is too far into its exit for that.
     pub(super) fn set(record: &'static Record) -> bool {
+        #[cfg(not(loom))]
         if GIVE_BACK.try_with(|g| g.0.set(record)).is_err() {
             return false;
         }
-        RECORD.with(|r| r.set(record));
-        true
-    }
-}
-
-/// Under loom, model threads get a record afresh in every explored execution, and records are
-/// not given back (an execution is short).
-#[cfg(loom)]
-mod local {
-    use super::*;
-
-    fn full() -> Record {
-        Record {
-            marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-            depth: AtomicUsize::new(MARKS),
-            counts: &[],
-            in_use: AtomicBool::new(true),
-            next: ptr::null(),
-        }
-    }
-
-    loom::lazy_static! {
-        static ref UNCLAIMED: Record = full();
-        static ref SUSPENDED: Record = full();
-    }
-
-    loom::thread_local! {
-        static RECORD: Cell<*const Record> = Cell::new(ptr::null());
-    }
-
-    pub(super) fn get() -> &'static Record {
-        // SAFETY: records are never freed.
-        unsafe { RECORD.with(Cell::get).as_ref() }.unwrap_or_else(unclaimed)
-    }
-
-    pub(super) fn unclaimed() -> &'static Record {
-        &UNCLAIMED
-    }
-
-    pub(super) fn suspended() -> &'static Record {
-        &SUSPENDED
-    }
-
-    pub(super) fn replace(record: &'static Record) -> *const Record {
-        RECORD.with(|r| r.replace(record))
-    }
-
-    pub(super) fn restore(previous: *const Record) {
-        RECORD.with(|r| r.set(previous));
-    }
-
-    pub(super) fn set(record: &'static Record) -> bool {
         RECORD.with(|r| r.set(record));
         true
     }
