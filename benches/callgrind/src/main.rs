@@ -24,6 +24,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::{Arc, LazyLock, RwLock};
@@ -132,7 +133,10 @@ fn main() -> ExitCode {
             run(n, || Arc::clone(black_box(arc)));
         }
         "map_baseline" => {
-            let map: RwLock<HashMap<String, Arc<dyn Any + Send + Sync>>> = RwLock::default();
+            // std's SipHash with fixed keys: a `RandomState` changes the probe lengths, and so
+            // the count, from one run to the next.
+            type Fixed = BuildHasherDefault<DefaultHasher>;
+            let map: RwLock<HashMap<String, Arc<dyn Any + Send + Sync>, Fixed>> = RwLock::default();
             map.write().unwrap().insert("hot".to_owned(), Arc::new(7_u64));
             let get = |name: &str| {
                 let found = map.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned();

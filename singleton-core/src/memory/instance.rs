@@ -29,9 +29,12 @@ use crate::{Result, SingletonError};
 ///
 /// # Representation
 ///
-/// A pointer to the `T` and a counted reference to the node that owns it. The count lives in
-/// one of the node's per-thread stripes (see the `node` module), so taking, cloning and dropping
-/// handles on different threads writes different cache lines, where an `Arc<T>` makes every
+/// A pointer to the `T` and a counted reference to the node that owns it. A `#[singleton]`
+/// type's `T::instance()` counts the handle in the calling thread's own cell, with a load and a
+/// store (biased counting: the `borrow::held` module); a handle dropped on another thread, and
+/// every other handle, counts on one of the node's per-thread stripes (see the `node` module).
+/// So taking, cloning and dropping handles on different threads writes different cache lines,
+/// where an `Arc<T>` makes every
 /// thread write the same reference count: a handle taken on each of two threads costs about
 /// what it costs on one, where an `Arc` clone costs several times more on two (the figures, from
 /// `cargo run --release --example bench`, are in the README's Performance table, the one place

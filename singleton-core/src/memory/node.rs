@@ -58,15 +58,17 @@
 //! values themselves are dropped as soon as the core and the last handle let go.
 
 use std::any::{Any, TypeId};
-use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, SystemTime};
 
 use crate::memory::sync::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
 mod borrow;
+mod reference;
 mod slot;
+pub(crate) use borrow::held::take as take_held;
 pub(crate) use borrow::{set_counters, suspend, Borrow, Suspended};
+pub(crate) use reference::Ref;
 pub(crate) use slot::{Retired, Slot};
 
 /// How many counter stripes a node has: a power of two about the core count of the machines a
@@ -280,7 +282,7 @@ impl Node {
                     if spill {
                         stripe.spilled.fetch_add(ACCESSES + 1, Ordering::Relaxed);
                     }
-                    return Some(Ref { node, stripe: Some(stripe) });
+                    return Some(Ref::on_stripe(node, stripe));
                 }
                 Err(actual) => w = actual,
             }
@@ -381,128 +383,6 @@ impl Node {
                 sum.wrapping_add(s.word.load(Ordering::Relaxed) & ACCESSES)
                     .wrapping_add(s.spilled.load(Ordering::Relaxed))
             })
-    }
-}
-
-/// A counted reference to a live node: keeps its value alive.
-///
-/// It keeps the stripe it counted on as a reference (`None` when counted on `central`), not as
-/// an index: dropping it is then one `fetch_sub` on that address, where an index needed a look
-/// at the node's class and a bounds check first (7 instructions of every `instance()`).
-pub(crate) struct Ref {
-    node: NonNull<Node>,
-    stripe: Option<&'static Stripe>,
-}
-
-// SAFETY: a `Ref` only reads the node's immutable `meta` and updates atomics.
-unsafe impl Send for Ref {}
-// SAFETY: as above.
-unsafe impl Sync for Ref {}
-
-impl Ref {
-    fn node(&self) -> &Node {
-        // SAFETY: nodes are never deallocated.
-        unsafe { self.node.as_ref() }
-    }
-
-    /// The instance's metadata. Valid as long as this reference.
-    #[inline]
-    pub(crate) fn meta(&self) -> &Meta {
-        // SAFETY: while a handle is counted the node is not freed, so `meta` is `Some` and is not
-        // written.
-        self.node().meta.with(|m| unsafe { (*m).as_ref().unwrap_unchecked() })
-    }
-
-    /// How often this instance was accessed.
-    pub(crate) fn accesses(&self) -> u64 {
-        // SAFETY: this handle keeps the node live.
-        unsafe { Node::accesses(self.node) }
-    }
-
-    /// `true` when both refer to the same node.
-    pub(crate) fn same_node(&self, other: &Ref) -> bool {
-        self.node == other.node
-    }
-
-    fn release_central(&self) {
-        if self.node().central.fetch_sub(1, Ordering::Release) == 1 {
-            // SAFETY: this was the last handle of a retired node.
-            unsafe { Node::free(self.node) }
-        }
-    }
-
-    /// Releases a reference taken with an access that must not count after all (the slot no
-    /// longer pointed at the node).
-    pub(crate) fn release_uncounted(self) {
-        let Some(stripe) = self.stripe else {
-            // Counted centrally (a clone made after retirement): it carries no access.
-            return drop(self);
-        };
-        let this = std::mem::ManuallyDrop::new(self);
-        let mut w = stripe.word.load(Ordering::Relaxed);
-        loop {
-            if w & DEAD != 0 {
-                // Retired: its counts no longer matter; release as usual.
-                stripe.word.fetch_sub(HANDLE, Ordering::Release);
-                this.release_central();
-                return;
-            }
-            let unaccess = u64::from(w & ACCESSES > 0);
-            match stripe.word.compare_exchange(w, w - HANDLE - unaccess, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    if unaccess == 0 {
-                        // The access went to `spilled` when the field overflowed.
-                        stripe.spilled.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    return;
-                }
-                Err(actual) => w = actual,
-            }
-        }
-    }
-}
-
-impl Ref {
-    /// The class of this reference's node.
-    fn striped(&self) -> bool {
-        self.node().striped
-    }
-
-    /// Another reference to the same instance, with an access counted: for a caller that is
-    /// handed an instance another call made. Once the node is retired, the clone is counted
-    /// centrally and carries no access, like any access to an instance its core let go of.
-    pub(crate) fn clone_counted(&self) -> Ref {
-        Node::try_acquire(self.node, self.striped(), true).unwrap_or_else(|| self.clone())
-    }
-}
-
-impl Clone for Ref {
-    #[inline]
-    fn clone(&self) -> Self {
-        Node::try_acquire(self.node, self.striped(), false).unwrap_or_else(|| {
-            // Retired: count on `central`, which this handle already keeps above zero.
-            self.node().central.fetch_add(1, Ordering::Relaxed);
-            Ref { node: self.node, stripe: None }
-        })
-    }
-}
-
-impl Drop for Ref {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(stripe) = self.stripe {
-            if stripe.word.fetch_sub(HANDLE, Ordering::Release) & DEAD == 0 {
-                return;
-            }
-        }
-        self.release_central();
-    }
-}
-
-impl fmt::Debug for Ref {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ref").field("type_name", &self.meta().type_name).finish_non_exhaustive()
     }
 }
 

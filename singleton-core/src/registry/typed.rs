@@ -14,7 +14,7 @@ use crate::lifecycle::creation;
 use crate::lifecycle::creation::{AsyncGet, Detached};
 use crate::lifecycle::entry::{BoxFuture, Descriptor, Entry, Factory, Singleton, TypedDescriptor};
 use crate::lifecycle::scope::ScopeState;
-use crate::memory::node::{Borrow, Ref, Slot};
+use crate::memory::node::{take_held, Borrow, Ref, Slot};
 use crate::{manager, Instance, Result, SingletonError};
 
 /// The state of an async request for a `#[singleton]` type's instance past its fast path: the
@@ -359,7 +359,13 @@ impl<T: Singleton> TypedDescriptor<T> {
         if context::watched() {
             return self.descriptor().existing_watched();
         }
-        let live = self.slot().get_of(true, true)?;
+        let slot = self.slot();
+        // A handle counted in this thread's own cell, with no read-modify-write; else one
+        // counted on the node's stripe for this thread.
+        let live = match take_held(slot) {
+            Some(live) => live,
+            None => slot.get_of(true, true)?,
+        };
         // SAFETY: the value of this descriptor's entry is a `T` (see `with_instance` below).
         Some(unsafe { Instance::from_ref_unchecked(live) })
     }

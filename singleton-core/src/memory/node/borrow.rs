@@ -94,6 +94,9 @@ pub(crate) struct Record {
     /// Accesses counted by borrows, per registered `#[singleton]` type. Written by the owning
     /// thread only (a load and a store), read by anyone. Leaked with the record.
     counts: &'static [AtomicU64],
+    /// Handles taken with no read-modify-write, per registered `#[singleton]` type (see
+    /// [`held`]). Leaked with the record.
+    handles: &'static [held::Held],
     /// `true` while a thread owns the record.
     in_use: AtomicBool,
     /// The next record in the list; set before the record is linked, never changed.
@@ -286,7 +289,12 @@ fn reclaim() {
 
 /// `true` when any record's mark holds `node`.
 fn marked(node: NonNull<Node>) -> bool {
-    records().any(|r| r.marks.iter().any(|m| m.load(Ordering::Acquire) == node.as_ptr()))
+    // SAFETY: nodes are never deallocated.
+    let counter = unsafe { node.as_ref() }.borrow_counter.load(Ordering::Acquire) as usize;
+    records().any(|r| {
+        r.marks.iter().any(|m| m.load(Ordering::Acquire) == node.as_ptr())
+            || r.handles.get(counter).is_some_and(|h| h.holds(node))
+    })
 }
 
 /// The sum of every thread's counter `counter`.
@@ -299,7 +307,8 @@ pub(crate) fn counted(counter: u32) -> u64 {
 /// How many counters a record has: one per registered `#[singleton]` type of the global core.
 /// Set when the global core is built, before any borrow can find an entry of it.
 pub(crate) fn set_counters(n: usize) {
-    counters().store(n, Ordering::Relaxed);
+    // The largest wins: in production it is set once; in the crate's tests, by each model.
+    counters().fetch_max(n, Ordering::Relaxed);
 }
 
 fn records() -> impl Iterator<Item = &'static Record> {
@@ -323,19 +332,24 @@ fn claim() -> Option<&'static Record> {
     if !barrier::readers_may_mark() {
         return None;
     }
-    let record = match records()
-        .find(|r| r.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok())
-    {
+    let n = counters().load(Ordering::Relaxed);
+    // A record made before the counters were known (short of them) is left for good.
+    let record = match records().find(|r| {
+        r.counts.len() >= n
+            && r.in_use.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }) {
         Some(record) => record,
         None => {
-            let n = counters().load(Ordering::Relaxed);
             let record: &'static mut Record = Box::leak(Box::new(Record {
                 marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
                 depth: AtomicUsize::new(0),
                 counts: Box::leak((0..n).map(|_| AtomicU64::new(0)).collect()),
+                handles: &[],
                 in_use: AtomicBool::new(true),
                 next: ptr::null(),
             }));
+            let at: *const Record = &*record;
+            record.handles = Box::leak((0..n).map(|_| held::Held::new(at)).collect());
             let mut head_now = head().load(Ordering::Acquire);
             loop {
                 record.next = head_now;
@@ -418,6 +432,7 @@ mod local {
             marks: [const { AtomicPtr::new(ptr::null_mut()) }; MARKS],
             depth: AtomicUsize::new(MARKS),
             counts: &[],
+            handles: &[],
             in_use: AtomicBool::new(true),
             next: ptr::null(),
         }
@@ -429,6 +444,7 @@ mod local {
             marks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             depth: AtomicUsize::new(MARKS),
             counts: &[],
+            handles: &[],
             in_use: AtomicBool::new(true),
             next: ptr::null(),
         }
@@ -576,3 +592,4 @@ mod pending {
 }
 
 mod barrier;
+pub(crate) mod held;

@@ -468,3 +468,5 @@ fn a_compact_node_is_compact() {
     assert_eq!(std::mem::size_of::<Striped>(), 128 + STRIPES * 128);
     assert_eq!(std::mem::offset_of!(Striped, stripes), 128);
 }
+
+mod held;
