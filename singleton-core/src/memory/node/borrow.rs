@@ -540,6 +540,22 @@ mod local {
         RECORD.with(|r| r.set(record));
         true
     }
+
+    /// Under loom, what a thread's exit does natively: gives its record back.
+    #[cfg(loom)]
+    pub(crate) fn give_back() {
+        let record = RECORD.with(|r| r.replace(suspended()));
+        // SAFETY: records are never freed.
+        if let Some(record) = unsafe { record.as_ref() } {
+            record.in_use.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Under loom, gives the calling thread's record back, as its exit does natively.
+#[cfg(loom)]
+pub(crate) fn give_back_for_tests() {
+    local::give_back();
 }
 
 /// The nodes deferred because a borrow had them marked.

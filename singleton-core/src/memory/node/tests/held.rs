@@ -190,4 +190,38 @@ mod loom_held {
             assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, after both");
         });
     }
+
+    /// A thread exits with a held handle alive elsewhere; the next thread claims its record
+    /// (and so owns the cell) and takes and drops handles of the same node, while the first
+    /// handle is dropped on a third thread and the node is retired.
+    #[test]
+    fn loom_a_thread_exits_with_a_held_handle_alive_elsewhere() {
+        loom::model(|| {
+            borrow::set_counters(1);
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::counted(0));
+            drop(slot.swap(Some(probe(&drops, 1))));
+            let first = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || {
+                    let h = held::take(&slot).expect("held");
+                    borrow::give_back_for_tests();
+                    h
+                })
+            };
+            let h = first.join().unwrap();
+            let next = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || {
+                    if let Some(h2) = held::take(&slot) {
+                        assert_eq!(id_of(&h2), 1);
+                    }
+                })
+            };
+            drop(h); // on a third thread: the cell's owner is now the next thread, or nobody
+            drop(slot.swap(None));
+            next.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, after every handle");
+        });
+    }
 }
