@@ -197,13 +197,13 @@ fn expand(args: &attr::Args, item: &Item, target: &valid::Target<'_>) -> TokenSt
             #[doc = #doc_instance]
             #[inline]
             #vis fn instance() -> #krate::InstanceFuture<Self> {
-                __SINGLETON.instance_async::<Self>()
+                __SINGLETON.instance_async()
             }
 
             #[doc = #doc_try_instance]
             #[inline]
             #vis fn try_instance() -> #krate::TryInstanceFuture<Self> {
-                __SINGLETON.try_instance_async::<Self>()
+                __SINGLETON.try_instance_async()
             }
         }
     } else {

@@ -151,22 +151,6 @@ impl Descriptor {
         }
     }
 
-    /// The instance, created by the async factory on first use: what an async type's
-    /// `T::try_instance()` returns.
-    #[doc(hidden)]
-    #[inline]
-    pub fn try_instance_async<T: Singleton>(&'static self) -> TryInstanceFuture<T> {
-        TryInstanceFuture::new(self)
-    }
-
-    /// The instance, created by the async factory on first use: what an async type's
-    /// `T::instance()` returns. It panics where `try_instance_async` gives `Err`.
-    #[doc(hidden)]
-    #[inline]
-    pub fn instance_async<T: Singleton>(&'static self) -> InstanceFuture<T> {
-        InstanceFuture::new(self)
-    }
-
     /// One poll of an async request for the instance: the fast path reads the slot; the first
     /// miss starts (or joins) the shared creation.
     #[inline]
@@ -176,6 +160,14 @@ impl Descriptor {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Instance<T>>> {
         if slow.is_none() {
+            if !context::watched() {
+                if let Some(live) = take_held(self.slot()) {
+                    // SAFETY: the futures that poll here are made by `TypedDescriptor<T>` only
+                    // (`instance_async`, `try_instance_async`), so `T` is this descriptor's type,
+                    // and its entry holds only `T`s (see `TypedDescriptor`).
+                    return Poll::Ready(Ok(unsafe { Instance::from_ref_unchecked(live) }));
+                }
+            }
             if let Some(instance) = self.existing() {
                 return Poll::Ready(Ok(instance));
             }
@@ -252,6 +244,8 @@ pub struct TryInstanceFuture<T> {
 }
 
 impl<T> TryInstanceFuture<T> {
+    /// A request of `descriptor`'s instance, which must be a `T`: `descriptor` was made for `T`
+    /// (only `TypedDescriptor<T>` calls this), which the poll relies on.
     #[inline]
     pub(crate) fn new(descriptor: &'static Descriptor) -> Self {
         Self { descriptor, slow: None, _of: PhantomData }
@@ -316,6 +310,7 @@ pub struct InstanceFuture<T> {
 }
 
 impl<T> InstanceFuture<T> {
+    /// As [`TryInstanceFuture::new`]: `descriptor` was made for `T`.
     #[inline]
     pub(crate) fn new(descriptor: &'static Descriptor) -> Self {
         Self { inner: TryInstanceFuture::new(descriptor) }
@@ -381,6 +376,23 @@ impl<T: Singleton> TypedDescriptor<T> {
             Some(instance) => instance,
             None => self.descriptor().create_or_fail(),
         }
+    }
+
+    /// The instance, created by the async factory on first use: what an async type's
+    /// `T::try_instance()` returns. The one maker of a `TryInstanceFuture<T>`, with
+    /// [`instance_async`](Self::instance_async): its poll relies on `T` being this type.
+    #[doc(hidden)]
+    #[inline]
+    pub fn try_instance_async(&'static self) -> TryInstanceFuture<T> {
+        TryInstanceFuture::new(self.descriptor())
+    }
+
+    /// The instance, created by the async factory on first use: what an async type's
+    /// `T::instance()` returns. It panics where `try_instance_async` gives `Err`.
+    #[doc(hidden)]
+    #[inline]
+    pub fn instance_async(&'static self) -> InstanceFuture<T> {
+        InstanceFuture::new(self.descriptor())
     }
 
     /// The instance, created by the factory on first use: what `T::try_instance()` calls.
