@@ -163,6 +163,11 @@ pub(crate) struct Node {
     /// Set when the node enters a slot that has a counter; [`NO_COUNTER`] until then, and for
     /// good in a slot without one.
     borrow_counter: AtomicU32,
+    /// The per-thread counter of the slot the node was published for ([`NO_COUNTER`] if it has
+    /// none): which cell of each record may hold its handles (`borrow::held`). Set before the
+    /// node is published, so a writer that frees it finds the cells even when it was taken out
+    /// of its slot before `borrow_counter` was set.
+    held_counter: AtomicU32,
     /// The class, fixed when the node is allocated: `Striped` or `Compact`.
     striped: bool,
     /// Set while the node waits, freed of every handle, for a borrow that has it marked to end.
@@ -197,7 +202,7 @@ impl Node {
     /// Fills a node of the class `striped` (from its pool, or new) with `meta` and makes it
     /// live. The returned pointer is the publisher's reference: store it in a [`Slot`], which
     /// retires it when it lets go.
-    fn publish(meta: Meta, striped: bool) -> NonNull<Node> {
+    fn publish(meta: Meta, striped: bool, counter: u32) -> NonNull<Node> {
         let node = pool::take(striped).unwrap_or_else(|| {
             // Made dead, so that it is published below exactly as a pooled node is. The pointer
             // is to the whole allocation (its provenance covers the stripes), cast to the header.
@@ -207,6 +212,7 @@ impl Node {
                 borrow_base: AtomicU64::new(0),
                 borrow_end: AtomicU64::new(LIVE),
                 borrow_counter: AtomicU32::new(NO_COUNTER),
+                held_counter: AtomicU32::new(NO_COUNTER),
                 striped,
                 deferred: AtomicBool::new(false),
             };
@@ -224,6 +230,7 @@ impl Node {
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
         // Counted from when it enters its slot (`Slot::split_borrows`).
         n.borrow_counter.store(NO_COUNTER, Ordering::Relaxed);
+        n.held_counter.store(counter, Ordering::Relaxed);
         n.borrow_end.store(LIVE, Ordering::Relaxed);
         n.central.store(BIAS, Ordering::Relaxed);
         for s in stripe_ids(striped) {

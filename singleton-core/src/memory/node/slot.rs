@@ -86,7 +86,8 @@ impl Slot {
     /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
-        let new = meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped).as_ptr());
+        let new =
+            meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped, self.counter).as_ptr());
         let old = self.ptr.swap(new, Ordering::AcqRel);
         self.split_borrows(old, new);
         NonNull::new(old).map(Retired)
@@ -95,7 +96,7 @@ impl Slot {
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = Node::publish(meta, self.striped);
+        let node = Node::publish(meta, self.striped, self.counter);
         let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
         if self
             .ptr

@@ -224,4 +224,34 @@ mod loom_held {
             assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, after every handle");
         });
     }
+
+    /// A value stored by `set` is taken as a held handle and deleted again before the setting
+    /// thread has recorded the slot's counter on the node: the writer that frees it must still
+    /// find the cell (the node knows its cell from before it was published).
+    #[test]
+    fn loom_a_held_handle_of_a_value_deleted_as_soon_as_it_is_set() {
+        loom::model(|| {
+            borrow::set_counters(1);
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::counted(0));
+            let setter = {
+                let (slot, drops) = (Arc::clone(&slot), Arc::clone(&drops));
+                thread::spawn(move || drop(slot.swap(Some(probe(&drops, 1)))))
+            };
+            let taker = {
+                let (slot, drops) = (Arc::clone(&slot), Arc::clone(&drops));
+                thread::spawn(move || {
+                    if let Some(h) = held::take(&slot) {
+                        assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while a handle holds it");
+                        assert_eq!(id_of(&h), 1);
+                    }
+                })
+            };
+            drop(slot.swap(None));
+            setter.join().unwrap();
+            taker.join().unwrap();
+            drop(slot.swap(None));
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
+        });
+    }
 }
