@@ -156,18 +156,19 @@ pub(crate) struct Node {
     meta: UnsafeCell<Option<Meta>>,
     /// The node's borrows counted on per-thread counters (see the `borrow` module) are those
     /// that moved the sum of counter `borrow_counter` from `borrow_base` (read when the node
-    /// entered its slot) to `borrow_end` (read when it left; [`LIVE`] until then): one split
-    /// point between two instances, so a borrow is counted on one of them only.
+    /// entered its slot, which sets `entered`) to `borrow_end` (read when it left; [`LIVE`]
+    /// until then): one split point between two instances, so a borrow is counted on one of
+    /// them only.
     borrow_base: AtomicU64,
     borrow_end: AtomicU64,
-    /// Set when the node enters a slot that has a counter; [`NO_COUNTER`] until then, and for
-    /// good in a slot without one.
+    /// The per-thread counter of the slot the node is published for ([`NO_COUNTER`] if it has
+    /// none), set before the node is published: it also says which cell of each record may hold
+    /// its handles (`borrow::held`), which a writer that frees the node must find even when the
+    /// node left its slot before `entered` was set.
     borrow_counter: AtomicU32,
-    /// The per-thread counter of the slot the node was published for ([`NO_COUNTER`] if it has
-    /// none): which cell of each record may hold its handles (`borrow::held`). Set before the
-    /// node is published, so a writer that frees it finds the cells even when it was taken out
-    /// of its slot before `borrow_counter` was set.
-    held_counter: AtomicU32,
+    /// Set (release, after `borrow_base`) when the node has entered its slot and its borrows
+    /// are counted from `borrow_base`.
+    entered: AtomicBool,
     /// The class, fixed when the node is allocated: `Striped` or `Compact`.
     striped: bool,
     /// Set while the node waits, freed of every handle, for a borrow that has it marked to end.
@@ -212,7 +213,7 @@ impl Node {
                 borrow_base: AtomicU64::new(0),
                 borrow_end: AtomicU64::new(LIVE),
                 borrow_counter: AtomicU32::new(NO_COUNTER),
-                held_counter: AtomicU32::new(NO_COUNTER),
+                entered: AtomicBool::new(false),
                 striped,
                 deferred: AtomicBool::new(false),
             };
@@ -229,8 +230,8 @@ impl Node {
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
         // Counted from when it enters its slot (`Slot::split_borrows`).
-        n.borrow_counter.store(NO_COUNTER, Ordering::Relaxed);
-        n.held_counter.store(counter, Ordering::Relaxed);
+        n.borrow_counter.store(counter, Ordering::Relaxed);
+        n.entered.store(false, Ordering::Relaxed);
         n.borrow_end.store(LIVE, Ordering::Relaxed);
         n.central.store(BIAS, Ordering::Relaxed);
         for s in stripe_ids(striped) {
@@ -357,8 +358,11 @@ impl Node {
     /// The accesses counted by borrows on the per-thread counter of the node's slot, if it has
     /// one: those between the node's entry into its slot and its exit (or now).
     fn borrowed(&self) -> u64 {
-        // Acquire: see the base stored before the counter.
-        let counter = self.borrow_counter.load(Ordering::Acquire);
+        // Acquire: see the base stored before the flag.
+        if !self.entered.load(Ordering::Acquire) {
+            return 0;
+        }
+        let counter = self.borrow_counter.load(Ordering::Relaxed);
         if counter == NO_COUNTER {
             return 0;
         }

@@ -290,7 +290,7 @@ fn reclaim() {
 /// `true` when any record's mark holds `node`.
 fn marked(node: NonNull<Node>) -> bool {
     // SAFETY: nodes are never deallocated.
-    let counter = unsafe { node.as_ref() }.held_counter.load(Ordering::Relaxed) as usize;
+    let counter = unsafe { node.as_ref() }.borrow_counter.load(Ordering::Relaxed) as usize;
     records().any(|r| {
         r.marks.iter().any(|m| m.load(Ordering::Acquire) == node.as_ptr())
             || r.handles.get(counter).is_some_and(|h| h.holds(node))

@@ -42,7 +42,7 @@ impl Slot {
         // both (neither is retired yet), so neither is reused meanwhile.
         if let Some(new) = unsafe { new.as_ref() } {
             new.borrow_base.store(at, Ordering::Relaxed);
-            new.borrow_counter.store(counter, Ordering::Release);
+            new.entered.store(true, Ordering::Release);
         }
         // SAFETY: as above.
         if let Some(old) = unsafe { old.as_ref() } {
