@@ -156,9 +156,9 @@ pub(crate) struct Node {
     meta: UnsafeCell<Option<Meta>>,
     /// The node's borrows counted on per-thread counters (see the `borrow` module) are those
     /// that moved the sum of counter `borrow_counter` from `borrow_base` (read when the node
-    /// entered its slot, which sets `entered`) to `borrow_end` (read when it left; [`LIVE`]
-    /// until then): one split point between two instances, so a borrow is counted on one of
-    /// them only.
+    /// was published, just before it could enter its slot) to `borrow_end` (the same reading of
+    /// the node that replaced it; [`LIVE`] until then): one split point between two instances,
+    /// so a borrow is counted on one of them only.
     borrow_base: AtomicU64,
     borrow_end: AtomicU64,
     /// The per-thread counter of the slot the node is published for ([`NO_COUNTER`] if it has
@@ -166,8 +166,8 @@ pub(crate) struct Node {
     /// its handles (`borrow::held`), which a writer that frees the node must find even when the
     /// node left its slot before `entered` was set.
     borrow_counter: AtomicU32,
-    /// Set (release, after `borrow_base`) when the node has entered its slot and its borrows
-    /// are counted from `borrow_base`.
+    /// Whether the node's borrows are counted from `borrow_base`: set with it before the node
+    /// is published, cleared for a node that never entered its slot.
     entered: AtomicBool,
     /// The class, fixed when the node is allocated: `Striped` or `Compact`.
     striped: bool,
@@ -201,9 +201,10 @@ unsafe impl Sync for Node {}
 
 impl Node {
     /// Fills a node of the class `striped` (from its pool, or new) with `meta` and makes it
-    /// live. The returned pointer is the publisher's reference: store it in a [`Slot`], which
-    /// retires it when it lets go.
-    fn publish(meta: Meta, striped: bool, counter: u32) -> NonNull<Node> {
+    /// live, for a slot with the per-thread counter `counter` whose sum read `base` just before
+    /// (its borrows count from there). The returned pointer is the publisher's reference: store
+    /// it in a [`Slot`], which retires it when it lets go.
+    fn publish(meta: Meta, striped: bool, counter: u32, base: Option<u64>) -> NonNull<Node> {
         let node = pool::take(striped).unwrap_or_else(|| {
             // Made dead, so that it is published below exactly as a pooled node is. The pointer
             // is to the whole allocation (its provenance covers the stripes), cast to the header.
@@ -229,9 +230,10 @@ impl Node {
         // no other thread reads `meta` until the stores below publish it.
         let n = unsafe { node.as_ref() };
         n.meta.with_mut(|m| unsafe { *m = Some(meta) });
-        // Counted from when it enters its slot (`Slot::split_borrows`).
+        // Borrows counted from `base`, read before the node can be found (`Slot::reading`).
         n.borrow_counter.store(counter, Ordering::Relaxed);
-        n.entered.store(false, Ordering::Relaxed);
+        n.borrow_base.store(base.unwrap_or(0), Ordering::Relaxed);
+        n.entered.store(base.is_some(), Ordering::Relaxed);
         n.borrow_end.store(LIVE, Ordering::Relaxed);
         n.central.store(BIAS, Ordering::Relaxed);
         for s in stripe_ids(striped) {
@@ -358,8 +360,7 @@ impl Node {
     /// The accesses counted by borrows on the per-thread counter of the node's slot, if it has
     /// one: those between the node's entry into its slot and its exit (or now).
     fn borrowed(&self) -> u64 {
-        // Acquire: see the base stored before the flag.
-        if !self.entered.load(Ordering::Acquire) {
+        if !self.entered.load(Ordering::Relaxed) {
             return 0;
         }
         let counter = self.borrow_counter.load(Ordering::Relaxed);

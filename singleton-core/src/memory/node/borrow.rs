@@ -62,7 +62,8 @@
 //! A borrow of a registered `#[singleton]` type's instance in the global core counts on the
 //! borrowing thread's counter of that type ([`Record::counts`], indexed by the entry's
 //! [`Slot`](super::Slot) counter). When a node enters its slot and when it leaves it, the slot
-//! reads the sum of those counters once, after the change, and the node keeps both readings: its
+//! reads the sum of those counters once, just before the change, and the node keeps both
+//! readings (read after, a borrow between the change and the reading counted on no node): its
 //! accesses are its own stripes' plus how much the sum grew in between (or since it entered, while
 //! it is in the slot). A replacement splits the sum at one reading, so a borrow that races it is
 //! counted on one of the two instances, and every borrow is counted once. Counters are never

@@ -30,24 +30,12 @@ impl Slot {
         Self { ptr: AtomicPtr::new(std::ptr::null_mut()), striped: true, counter }
     }
 
-    /// Splits the borrows counted on this slot's counter between the node that left the slot
-    /// and the one that entered it, at one reading of the sum, taken after the change.
-    fn split_borrows(&self, old: *mut Node, new: *mut Node) {
-        let counter = self.counter;
-        if counter == Self::NO_COUNTER {
-            return;
-        }
-        let at = borrow::counted(counter);
-        // SAFETY: nodes are never deallocated; the caller holds the publisher's reference to
-        // both (neither is retired yet), so neither is reused meanwhile.
-        if let Some(new) = unsafe { new.as_ref() } {
-            new.borrow_base.store(at, Ordering::Relaxed);
-            new.entered.store(true, Ordering::Release);
-        }
-        // SAFETY: as above.
-        if let Some(old) = unsafe { old.as_ref() } {
-            old.borrow_end.store(at, Ordering::Relaxed);
-        }
+    /// The sum of this slot's per-thread counter, read just before a node is put in the slot:
+    /// where the new node's borrows count from and the old node's end. Read before, so that a
+    /// borrow of the new node that comes before the writer's next step is counted on it (read
+    /// after, a borrow right after a first creation was counted on no node).
+    fn reading(&self) -> Option<u64> {
+        (self.counter != Self::NO_COUNTER).then(|| borrow::counted(self.counter))
     }
 
     /// A counted reference to the current node; `access` also counts an access.
@@ -86,27 +74,34 @@ impl Slot {
     /// Stores a new instance (or none), and returns the one it replaces, not yet retired: the
     /// caller drops it when no lock is held, in the order it chooses.
     pub(crate) fn swap(&self, meta: Option<Meta>) -> Option<Retired> {
+        let at = self.reading();
         let new =
-            meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped, self.counter).as_ptr());
+            meta.map_or(std::ptr::null_mut(), |m| Node::publish(m, self.striped, self.counter, at).as_ptr());
         let old = self.ptr.swap(new, Ordering::AcqRel);
-        self.split_borrows(old, new);
+        // SAFETY: nodes are never deallocated; the publisher's reference to `old` is ours until
+        // it is retired, so it is not reused meanwhile.
+        if let (Some(at), Some(old)) = (at, unsafe { old.as_ref() }) {
+            old.borrow_end.store(at, Ordering::Relaxed);
+        }
         NonNull::new(old).map(Retired)
     }
 
     /// Stores a new instance if the slot is empty, and returns a reference (with an access
     /// counted) to the instance the slot holds then: ours, or one that a `set` stored first.
     pub(crate) fn fill(&self, meta: Meta) -> Ref {
-        let node = Node::publish(meta, self.striped, self.counter);
+        let node = Node::publish(meta, self.striped, self.counter, self.reading());
         let mine = Node::try_acquire(node, self.striped, true).expect("a node just published is live");
         if self
             .ptr
             .compare_exchange(std::ptr::null_mut(), node.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.split_borrows(std::ptr::null_mut(), node.as_ptr());
             return mine;
         }
-        // A `set` got there first, and wins. Ours was never in the slot: retire it here.
+        // A `set` got there first, and wins. Ours was never in the slot, so no borrow counts on
+        // it (its reading would count the winner's): retire it here.
+        // SAFETY: nodes are never deallocated.
+        unsafe { node.as_ref() }.entered.store(false, Ordering::Relaxed);
         let existing = self.get(true);
         // SAFETY: `node` never entered a slot; this is its one retirement.
         unsafe { Node::retire(node) };
