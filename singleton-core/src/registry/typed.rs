@@ -53,6 +53,27 @@ impl Descriptor {
         Self::typed(self.entry().slot.get(true)?)
     }
 
+    /// [`existing`](Self::existing) with no type check and the striped class known: a handle
+    /// counted in this thread's own cell, with no read-modify-write, else one counted on the
+    /// node's stripe for this thread. The typed hot path (`instance()`, an async ready poll).
+    ///
+    /// # Safety
+    ///
+    /// `self` was made for `T`: its entry then holds only `T`s (see [`TypedDescriptor`]).
+    #[inline(always)]
+    pub(crate) unsafe fn existing_unchecked<T: Singleton>(&'static self) -> Option<Instance<T>> {
+        if context::watched() {
+            return self.existing_watched();
+        }
+        let slot = self.slot();
+        let live = match take_held(slot) {
+            Some(live) => live,
+            None => slot.get_of(true, true)?,
+        };
+        // SAFETY: the value is a `T`, as the caller says.
+        Some(unsafe { Instance::from_ref_unchecked(live) })
+    }
+
     #[inline(always)]
     fn typed<T: Singleton>(live: Ref) -> Option<Instance<T>> {
         match Instance::try_from_ref(live) {
@@ -160,15 +181,9 @@ impl Descriptor {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Instance<T>>> {
         if slow.is_none() {
-            if !context::watched() {
-                if let Some(live) = take_held(self.slot()) {
-                    // SAFETY: the futures that poll here are made by `TypedDescriptor<T>` only
-                    // (`instance_async`, `try_instance_async`), so `T` is this descriptor's type,
-                    // and its entry holds only `T`s (see `TypedDescriptor`).
-                    return Poll::Ready(Ok(unsafe { Instance::from_ref_unchecked(live) }));
-                }
-            }
-            if let Some(instance) = self.existing() {
+            // SAFETY: the futures that poll here are made by `TypedDescriptor<T>` only
+            // (`instance_async`, `try_instance_async`), so `self` was made for `T`.
+            if let Some(instance) = unsafe { self.existing_unchecked() } {
                 return Poll::Ready(Ok(instance));
             }
             let Factory::Async(make) = self.factory else {
@@ -347,22 +362,12 @@ impl<T> fmt::Debug for InstanceFuture<T> {
 }
 
 impl<T: Singleton> TypedDescriptor<T> {
-    /// The live instance, if there is one: [`Descriptor::existing`] with no type check (see
-    /// [`TypedDescriptor`] for why the value is a `T`) and the striped class known.
+    /// The live instance, if there is one (see [`Descriptor::existing_unchecked`]).
     #[inline(always)]
     fn existing(&'static self) -> Option<Instance<T>> {
-        if context::watched() {
-            return self.descriptor().existing_watched();
-        }
-        let slot = self.slot();
-        // A handle counted in this thread's own cell, with no read-modify-write; else one
-        // counted on the node's stripe for this thread.
-        let live = match take_held(slot) {
-            Some(live) => live,
-            None => slot.get_of(true, true)?,
-        };
-        // SAFETY: the value of this descriptor's entry is a `T` (see `with_instance` below).
-        Some(unsafe { Instance::from_ref_unchecked(live) })
+        // SAFETY: this descriptor was made for `T` (only `Descriptor::new::<T>` makes a
+        // `TypedDescriptor<T>`).
+        unsafe { self.descriptor().existing_unchecked() }
     }
 
     /// The instance, created by the factory on first use: what `T::instance()` calls.
