@@ -28,6 +28,7 @@ mod error;
 mod lifecycle;
 mod memory;
 mod op;
+mod order;
 mod registry;
 mod surface;
 mod units;

@@ -184,7 +184,7 @@ pub(crate) async fn run(mut plan: Vec<Planned>, deadline: Duration) -> Vec<HookR
         if ready.is_empty() && running.is_empty() {
             return Poll::Ready(());
         }
-        ready.sort_by_key(|&i| std::cmp::Reverse(plan[i].seq));
+        crate::order::sort_newest_first(&mut ready, |&i| plan[i].seq);
         let mut ended_now = false;
         for i in ready {
             started[i] = true;

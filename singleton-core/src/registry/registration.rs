@@ -45,7 +45,7 @@ impl Registration {
 pub fn registered() -> Vec<Registered> {
     let mut all: Vec<Registered> =
         inventory::iter::<Registration>.into_iter().map(|r| Registered(r.0)).collect();
-    all.sort_unstable_by(|a, b| a.name().cmp(b.name()).then_with(|| a.type_name().cmp(b.type_name())));
+    crate::order::sort_by_names(&mut all, |r| (r.name(), r.type_name()));
     all
 }
 

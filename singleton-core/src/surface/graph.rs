@@ -134,8 +134,8 @@ impl crate::SingletonCore {
 
 impl Graph {
     pub(crate) fn new(mut nodes: Vec<GraphNode>, mut edges: Vec<GraphEdge>) -> Self {
-        nodes.sort_unstable_by(|a, b| a.name.cmp(&b.name).then_with(|| a.type_name.cmp(b.type_name)));
-        edges.sort_unstable();
+        crate::order::sort_by_names(&mut nodes, |n| (&n.name, n.type_name));
+        crate::order::sort_by_names(&mut edges, |e| (&e.from, &e.to));
         edges.dedup();
         Self { nodes, edges }
     }

@@ -219,7 +219,7 @@ impl SingletonCore {
             plan.push(Planned { name: name.to_owned(), check });
         });
         let mut checks = join_all(plan.into_iter().map(|p| run(p, timeout)).collect()).await;
-        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::order::sort_by_name(&mut checks, |c| &c.name);
         let failing = checks.iter().any(|c| matches!(c.status, CheckStatus::Down | CheckStatus::TimedOut));
         let status = if failing || eager_missing { HealthStatus::Down } else { HealthStatus::Up };
         HealthReport { status, checks }

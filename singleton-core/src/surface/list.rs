@@ -172,7 +172,7 @@ impl crate::SingletonCore {
         self.gate(op, None).map_err(|denied| denied.into_error(op, None))?;
         let mut all = Vec::new();
         self.for_each_entry(|name, entry| all.extend(Listed::of(name, entry)));
-        all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.type_name.cmp(b.type_name)));
+        crate::order::sort_by_names(&mut all, |l| (&l.name, l.type_name));
         Ok(all)
     }
 }

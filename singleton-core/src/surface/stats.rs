@@ -105,7 +105,7 @@ impl Stats {
     pub(crate) fn build(mut rows: Vec<Row>, rate_limited_count: u64) -> Self {
         // Sorted once: each map is then bulk-built from sorted pairs, and the names move into the
         // list last, so each name is copied once per map the seed's shape has, and no more.
-        rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        crate::order::sort_by_name(&mut rows, |r| &r.name);
         let estimated_memory_bytes: u64 = rows.iter().map(|r| r.size as u64).sum();
         let bytes = estimated_memory_bytes as f64;
         Stats {
@@ -182,7 +182,7 @@ impl crate::SingletonCore {
                 }
             }
         });
-        rows.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        crate::order::sort_by_name(&mut rows, |r| &r.0.name);
         rows
     }
 }

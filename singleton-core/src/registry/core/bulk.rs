@@ -136,7 +136,7 @@ impl SingletonCore {
         tracing::debug!(?deadline, "singleton core graceful shutdown");
         let started = Instant::now();
         let mut hooks = shutdown::run(self.shutdown_plan(), deadline).await;
-        hooks.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::order::sort_by_name(&mut hooks, |h| &h.name);
         let released = self.release_all();
         ShutdownReport { released, duration: started.elapsed(), hooks }
     }

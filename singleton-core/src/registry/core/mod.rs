@@ -411,7 +411,7 @@ impl SingletonCore {
                 dependents.push(dependent.to_owned());
             }
         });
-        dependents.sort();
+        crate::order::sort_by_name(&mut dependents, String::as_str);
         dependents.dedup();
         dependents
     }
