@@ -254,7 +254,7 @@ impl Names {
     }
 
     /// Every run-time name, for the operations that look at all of them.
-    pub(crate) fn for_each_dynamic(&self, mut f: impl FnMut(&str, &Named)) {
+    pub(crate) fn for_each_dynamic(&self, f: &mut dyn FnMut(&str, &Named)) {
         self.dynamic.iter_sync(|name, named| {
             f(name, named);
             true
