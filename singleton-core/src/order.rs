@@ -1,17 +1,17 @@
 //! Sorting, through one sort. Below every layer, as `units.rs` is.
 //!
 //! Every listing the core returns is sorted: by name (then type) for lists, stats, the graph,
-//! health and shutdown reports, newest first for teardown. A `sort_by` at each of those places
-//! made the standard library's stable sort once per element type and comparison, about 3,000
-//! LLVM lines each in a user's debug build, about 15% of the core's code (`cargo llvm-lines -p
-//! singleton-core`). The functions here sort `(key, index)` pairs instead, so the sort exists
-//! once per key type (two: a pair of names, and a number), and moves the items into place by
-//! following the permutation's cycles, which is a few lines per element type. Ties keep their
-//! order, as a stable sort's do, because the index breaks them.
+//! health and shutdown reports, newest first for the order in which graceful shutdown starts
+//! hooks. A `sort_by` at each of those places made the standard library's stable sort once per
+//! element type and comparison, about 3,000 LLVM lines each in a user's debug build, about 15% of
+//! the core's code (`cargo llvm-lines -p singleton-core`). The functions here sort `(key, index)`
+//! pairs instead, so the sort exists once per key type (two: a pair of names, and a number), and
+//! move the items into place by following the permutation's cycles, which is a few lines per
+//! element type. Ties keep their order, as a stable sort's do, because the index breaks them.
 
 /// Sorts `items` by a name, then a second name (a type name, say); equal keys keep their order.
 ///
-/// Costs one `Vec` of `(key, index)` pairs; the items are swapped into place, each at most once.
+/// Costs a `Vec` of `(key, index)` pairs and fewer swaps than there are items.
 pub(crate) fn sort_by_names<T>(items: &mut [T], key: impl for<'a> Fn(&'a T) -> (&'a str, &'a str)) {
     let mut keys = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
