@@ -542,8 +542,8 @@ mod local {
         true
     }
 
-    /// Under loom, what a thread's exit does natively: gives its record back.
-    #[cfg(loom)]
+    /// Under loom, what a thread's exit does natively: gives its record back (for the models).
+    #[cfg(all(loom, test))]
     pub(crate) fn give_back() {
         let record = RECORD.with(|r| r.replace(suspended()));
         // SAFETY: records are never freed.
@@ -554,7 +554,7 @@ mod local {
 }
 
 /// Under loom, gives the calling thread's record back, as its exit does natively.
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) fn give_back_for_tests() {
     local::give_back();
 }

@@ -34,6 +34,16 @@ fn probe(drops: &Arc<AtomicUsize>, id: usize) -> Meta {
     }
 }
 
+/// A slot on the per-thread counter `counter` (of `counters` in all) whose node, a probe with id
+/// 1, is published; and the probe's drop count.
+fn published_slot(counters: usize, counter: u32) -> (Arc<Slot>, Arc<AtomicUsize>) {
+    borrow::set_counters(counters);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let slot = Arc::new(Slot::counted(counter));
+    drop(slot.swap(Some(probe(&drops, 1))));
+    (slot, drops)
+}
+
 /// Both classes of slot: one-stripe nodes, and striped ones.
 const CLASSES: [bool; 2] = [false, true];
 
@@ -313,10 +323,7 @@ mod loom_models {
     #[test]
     fn loom_a_borrow_racing_a_replacement_is_counted_once() {
         loom::model(|| {
-            borrow::set_counters(1);
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::counted(0));
-            drop(slot.swap(Some(probe(&drops, 1))));
+            let (slot, drops) = published_slot(1, 0);
             let old = slot.get(false).unwrap();
             let reader = {
                 let slot = Arc::clone(&slot);

@@ -17,11 +17,7 @@ mod held_handles {
     /// thread with handles still out in its cell (which then takes shared handles, by design)
     /// does not meet this one's slot.
     fn counted_slot(counter: u32) -> (Arc<Slot>, Arc<AtomicUsize>) {
-        borrow::set_counters(8);
-        let drops = Arc::new(AtomicUsize::new(0));
-        let slot = Arc::new(Slot::counted(counter));
-        drop(slot.swap(Some(probe(&drops, 1))));
-        (slot, drops)
+        published_slot(8, counter)
     }
 
     fn is_held(r: &Ref) -> bool {
@@ -150,10 +146,7 @@ mod loom_held {
     #[test]
     fn loom_a_held_handle_taken_on_one_thread_and_dropped_on_another_while_retired() {
         loom::model(|| {
-            borrow::set_counters(1);
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::counted(0));
-            drop(slot.swap(Some(probe(&drops, 1))));
+            let (slot, drops) = published_slot(1, 0);
             let taker = {
                 let slot = Arc::clone(&slot);
                 thread::spawn(move || held::take(&slot))
@@ -172,10 +165,7 @@ mod loom_held {
     #[test]
     fn loom_a_held_handle_cloned_and_dropped_on_two_threads_while_retired() {
         loom::model(|| {
-            borrow::set_counters(1);
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::counted(0));
-            drop(slot.swap(Some(probe(&drops, 1))));
+            let (slot, drops) = published_slot(1, 0);
             let h = held::take(&slot).expect("held");
             let other = {
                 let c = h.clone();
@@ -197,10 +187,7 @@ mod loom_held {
     #[test]
     fn loom_a_thread_exits_with_a_held_handle_alive_elsewhere() {
         loom::model(|| {
-            borrow::set_counters(1);
-            let drops = Arc::new(AtomicUsize::new(0));
-            let slot = Arc::new(Slot::counted(0));
-            drop(slot.swap(Some(probe(&drops, 1))));
+            let (slot, drops) = published_slot(1, 0);
             let first = {
                 let slot = Arc::clone(&slot);
                 thread::spawn(move || {
