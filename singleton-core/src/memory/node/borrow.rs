@@ -229,10 +229,17 @@ impl Drop for Borrow {
         mark.store(ptr::null_mut(), Ordering::Release);
         self.record.depth.store(self.depth, Ordering::Relaxed);
         barrier::light();
-        // SAFETY: nodes are never deallocated.
-        if unsafe { self.node.as_ref() }.deferred.load(Ordering::Relaxed) {
-            reclaim();
-        }
+        reclaim_if_deferred(self.node);
+    }
+}
+
+/// The last step of a borrow's or a held handle's end, after its fence: frees what a writer
+/// deferred meanwhile, if it deferred `node`.
+#[inline(always)]
+fn reclaim_if_deferred(node: NonNull<Node>) {
+    // SAFETY: nodes are never deallocated.
+    if unsafe { node.as_ref() }.deferred.load(Ordering::Relaxed) {
+        reclaim();
     }
 }
 

@@ -33,7 +33,7 @@
 
 use std::ptr::{self, NonNull};
 
-use super::{barrier, claim_if_unclaimed, local, reclaim, Record};
+use super::{barrier, claim_if_unclaimed, local, reclaim_if_deferred, Record};
 use crate::memory::node::{Node, Ref, Slot};
 use crate::memory::sync::{fence, AtomicPtr, AtomicU64, Ordering};
 
@@ -126,10 +126,7 @@ fn switch(held: &Held, node: *mut Node, owned: u64) -> bool {
 fn undo(held: &Held, owned: u64, node: NonNull<Node>) -> Option<Ref> {
     held.owned.store(owned, Ordering::Release);
     barrier::light();
-    // SAFETY: nodes are never deallocated.
-    if unsafe { node.as_ref() }.deferred.load(Ordering::Relaxed) {
-        reclaim();
-    }
+    reclaim_if_deferred(node);
     None
 }
 
@@ -144,10 +141,7 @@ pub(crate) fn release(node: NonNull<Node>, held: &'static Held) {
     // Release: what the handle read of the value happens before whoever frees it.
     held.owned.store(owned.wrapping_sub(1), Ordering::Release);
     barrier::light();
-    // SAFETY: nodes are never deallocated.
-    if unsafe { node.as_ref() }.deferred.load(Ordering::Relaxed) {
-        reclaim();
-    }
+    reclaim_if_deferred(node);
 }
 
 #[cold]
@@ -157,10 +151,7 @@ fn release_remote(node: NonNull<Node>, held: &'static Held) {
     // Orders the count before the look at `deferred`, against the writer's store of `deferred`
     // and its heavy fence before it reads the cell.
     fence(Ordering::SeqCst);
-    // SAFETY: nodes are never deallocated.
-    if unsafe { node.as_ref() }.deferred.load(Ordering::Relaxed) {
-        reclaim();
-    }
+    reclaim_if_deferred(node);
 }
 
 /// Counts a clone of a handle counted in `held`, on any thread: on `remote`, so that `owned`
