@@ -34,13 +34,12 @@ use crate::{Result, SingletonError};
 /// store (biased counting: the `borrow::held` module); a handle dropped on another thread, and
 /// every other handle, counts on one of the node's per-thread stripes (see the `node` module).
 /// So taking, cloning and dropping handles on different threads writes different cache lines,
-/// where an `Arc<T>` makes every
-/// thread write the same reference count: a handle taken on each of two threads costs about
-/// what it costs on one, where an `Arc` clone costs several times more on two (the figures, from
-/// `cargo run --release --example bench`, are in the README's Performance table, the one place
-/// they are kept). Alternatives rejected: an arc-swap
-/// guard (cannot be `'static`, so cannot be stored or sent), a `&'static T` (can never free `T`,
-/// which breaks `delete`), and a thread-local cached handle (keeps a deleted `T` alive in every
+/// where an `Arc<T>` makes every thread write the same reference count: a handle taken on each
+/// of two threads costs about what it costs on one, where an `Arc` clone costs several times
+/// more on two (the figures, from `cargo run --release --example bench`, are in the README's
+/// Performance table, the one place they are kept). Alternatives rejected: an arc-swap guard
+/// (cannot be `'static`, so cannot be stored or sent), a `&'static T` (can never free `T`, which
+/// breaks `delete`), and a thread-local cached handle (keeps a deleted `T` alive in every
 /// thread that stops calling).
 pub struct Instance<T: ?Sized> {
     data: NonNull<T>,

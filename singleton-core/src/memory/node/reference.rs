@@ -128,9 +128,7 @@ impl Ref {
             }
         }
     }
-}
 
-impl Ref {
     /// The class of this reference's node.
     fn striped(&self) -> bool {
         self.node().striped
